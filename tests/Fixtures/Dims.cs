@@ -1,0 +1,32 @@
+namespace ModelOptPS.Fixtures;
+
+/// <summary>
+/// Sizes of a generated model. The defaults make checkpoints of a few hundred KB whose Linear inputs are all
+/// multiples of 16 (NVFP4's block); benchmarks scale them up.
+/// </summary>
+public sealed record Dims
+{
+    public int Hidden { get; init; } = 64;
+    public int Layers { get; init; } = 2;
+    public int Heads { get; init; } = 4;
+    public int KvHeads { get; init; } = 2;
+    public int HeadDim { get; init; } = 16;
+    public int Intermediate { get; init; } = 128;
+    public int Experts { get; init; } = 8;
+    public int TopK { get; init; } = 2;
+    public int ExpertIntermediate { get; init; } = 32;
+    public int SharedIntermediate { get; init; } = 32;
+    public int Vocab { get; init; } = 256;
+
+    /// <summary>Gated DeltaNet: key heads, value heads, key dim, value dim, conv kernel.</summary>
+    public int LinearKeyHeads { get; init; } = 2;
+    public int LinearValueHeads { get; init; } = 4;
+    public int LinearKeyDim { get; init; } = 16;
+    public int LinearValueDim { get; init; } = 16;
+    public int ConvKernel { get; init; } = 4;
+
+    /// <summary>Every n-th layer is full attention in the hybrid families.</summary>
+    public int FullAttentionInterval { get; init; } = 4;
+
+    public static Dims Tiny { get; } = new();
+}
