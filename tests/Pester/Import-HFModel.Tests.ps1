@@ -94,8 +94,7 @@ Describe 'Import-HFModel errors' {
     }
 
     It 'reports a truncated shard as InvalidData naming the file' {
-        $folder = Join-Path $TestDrive 'truncated'
-        Copy-Item (Join-Path $Fixtures 'llama') $folder -Recurse
+        $folder = [ModelOptPS.Fixtures.TinyCheckpoints]::Write('llama', (Join-Path $TestDrive 'truncated'), $null, 1, 10000000000)
         $shard = Join-Path $folder 'model.safetensors'
         $bytes = [IO.File]::ReadAllBytes($shard)
         [IO.File]::WriteAllBytes($shard, $bytes[0..($bytes.Length - 100)])
