@@ -12,6 +12,9 @@
     TypesToProcess       = @('ModelOptPS.Types.ps1xml')
     CmdletsToExport      = @(
         'Import-HFModel'
+        'Set-QuantConfig'
+        'Get-QuantPlan'
+        'Get-ModelOptEnvironment'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

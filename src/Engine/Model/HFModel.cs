@@ -85,6 +85,9 @@ public sealed class HFModel : IDisposable
 
     public ModelConfig Config => Checkpoint.Config;
 
+    /// <summary>The quantization plan attached by Set-QuantConfig, or null.</summary>
+    public Quantization.QuantPlan? Plan { get; set; }
+
     public CheckpointReader Checkpoint { get; }
 
     /// <summary>Module count per kind, e.g. for a summary line.</summary>

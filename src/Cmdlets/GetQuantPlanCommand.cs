@@ -1,0 +1,62 @@
+using System.Management.Automation;
+using ModelOptPS.Engine.Errors;
+using ModelOptPS.Engine.Model;
+using ModelOptPS.Engine.Quantization;
+
+namespace ModelOptPS.Cmdlets;
+
+/// <summary>
+/// <para type="synopsis">Lists the quantization plan of a model: one object per module with its decision and why.</para>
+/// <para type="description">Each object names the module, its kind and shape, the decision (Nvfp4, W4A16Nvfp4,
+/// Unquantized, Unquantizable, Mixed) and the recipe entry (position and pattern) that decided it, or that no entry
+/// matched. With -ExpertUnits, fused experts are listed per expert and projection.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "QuantPlan")]
+[OutputType(typeof(ModulePlan), typeof(ExpertUnitPlan))]
+public sealed class GetQuantPlanCommand : ModelOptCmdlet
+{
+    /// <summary>A model that went through Set-QuantConfig.</summary>
+    [Parameter(Mandatory = true, ValueFromPipeline = true, Position = 0)]
+    public HFModel InputObject { get; set; } = null!;
+
+    /// <summary>Only modules whose name matches one of these wildcards.</summary>
+    [Parameter]
+    [SupportsWildcards]
+    public string[] Name { get; set; } = [];
+
+    /// <summary>Only modules with one of these decisions.</summary>
+    [Parameter]
+    public QuantDecision[] Decision { get; set; } = [];
+
+    /// <summary>Only modules of these kinds.</summary>
+    [Parameter]
+    public ModuleKind[] Kind { get; set; } = [];
+
+    /// <summary>List fused experts per expert and projection instead of one row per container.</summary>
+    [Parameter]
+    public SwitchParameter ExpertUnits { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        if (InputObject.Plan is not { } plan)
+        {
+            WriteError(ToErrorRecord(new ModelOptException("NoQuantPlan", ErrorKind.InvalidOperation,
+                $"Model '{InputObject.Name}' has no plan yet; pipe it through Set-QuantConfig first.", InputObject.Path), InputObject));
+            return;
+        }
+        var patterns = Name.Select(n => new WildcardPattern(n, WildcardOptions.IgnoreCase)).ToList();
+        foreach (var module in plan.Modules)
+        {
+            if (patterns.Count > 0 && !patterns.Any(p => p.IsMatch(module.Name))) continue;
+            if (Kind.Length > 0 && !Kind.Contains(module.Kind)) continue;
+            if (ExpertUnits && module.ExpertUnits.Count > 0)
+            {
+                foreach (var unit in module.ExpertUnits.Where(u => Decision.Length == 0 || Decision.Contains(u.Decision)))
+                    WriteObject(unit);
+                continue;
+            }
+            if (Decision.Length > 0 && !Decision.Contains(module.Decision)) continue;
+            WriteObject(module);
+        }
+    }
+}

@@ -1,0 +1,78 @@
+using System.Management.Automation;
+using ModelOptPS.Engine.Errors;
+using ModelOptPS.Engine.Model;
+using ModelOptPS.Engine.Quantization;
+
+namespace ModelOptPS.Cmdlets;
+
+/// <summary>
+/// <para type="synopsis">Decides, with a ModelOpt-compatible recipe, which modules of a model become NVFP4.</para>
+/// <para type="description">Applies a preset, or a recipe file in ModelOpt's quant_cfg format (JSON or YAML), plus
+/// optional -Include/-Exclude module patterns, to every quantizer of the model, and attaches the resulting plan to the
+/// model, which flows on down the pipeline. Get-QuantPlan shows the decision for each module and the recipe entry
+/// that made it. A plan that quantizes nothing is an error unless -AllowEmptyPlan is given.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.Set, "QuantConfig", DefaultParameterSetName = PresetSet)]
+[OutputType(typeof(HFModel))]
+public sealed class SetQuantConfigCommand : ModelOptCmdlet
+{
+    private const string PresetSet = "Preset";
+    private const string FileSet = "RecipeFile";
+
+    /// <summary>The model from Import-HFModel.</summary>
+    [Parameter(Mandatory = true, ValueFromPipeline = true)]
+    public HFModel InputObject { get; set; } = null!;
+
+    /// <summary>A built-in recipe: NVFP4_DEFAULT (the default), NVFP4_MLP_ONLY, NVFP4_EXPERTS_ONLY, NVFP4_OMLP_ONLY, W4A16_NVFP4.</summary>
+    [Parameter(Position = 0, ParameterSetName = PresetSet)]
+    [ArgumentCompleter(typeof(PresetCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Preset { get; set; } = Presets.Default;
+
+    /// <summary>A recipe file in ModelOpt's quant_cfg format (.yaml, .yml or .json).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = FileSet)]
+    [Alias("Recipe")]
+    [ValidateNotNullOrEmpty]
+    public string RecipePath { get; set; } = "";
+
+    /// <summary>Module-name patterns (fnmatch, e.g. '*.mlp.*') to quantize in addition; they win over the recipe.</summary>
+    [Parameter]
+    public string[] Include { get; set; } = [];
+
+    /// <summary>Module-name patterns to keep unquantized; applied last, so they win over everything.</summary>
+    [Parameter]
+    public string[] Exclude { get; set; } = [];
+
+    /// <summary>Accept a plan that quantizes no module (otherwise an error, since the export would be a copy).</summary>
+    [Parameter]
+    public SwitchParameter AllowEmptyPlan { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        try
+        {
+            var recipe = LoadRecipe();
+            bool weightOnly = ParameterSetName == PresetSet && Presets.IsWeightOnly(Preset);
+            recipe = recipe.WithModulePatterns(Include, Exclude, QuantizerFormat.Nvfp4, weightOnly);
+            WriteVerbose($"Applying recipe '{recipe.Name}' ({recipe.Entries.Count} entries, later entries win) to {InputObject.Modules.Count} modules of {InputObject.Name}.");
+            var plan = QuantPlanner.Plan(InputObject, recipe, AllowEmptyPlan);
+            foreach (var warning in plan.Warnings) WriteWarning(warning);
+            WriteVerbose(plan.Summary + ".");
+            InputObject.Plan = plan;
+            WriteObject(InputObject);
+        }
+        catch (ModelOptException ex)
+        {
+            WriteError(ToErrorRecord(ex, InputObject));
+        }
+    }
+
+    private QuantRecipe LoadRecipe()
+    {
+        if (ParameterSetName == FileSet) return RecipeFile.Load(ResolvePath(RecipePath));
+        if (!Presets.Exists(Preset))
+            throw new ModelOptException("UnknownPreset", ErrorKind.InvalidArgument,
+                $"'{Preset}' is not a preset. Presets: {string.Join(", ", Presets.Names)}.");
+        return Presets.Get(Preset);
+    }
+}

@@ -1,0 +1,109 @@
+using ModelOptPS.Engine.Errors;
+using ModelOptPS.Engine.Model;
+
+namespace ModelOptPS.Engine.Quantization;
+
+/// <summary>Applies a recipe to every quantizer of a model and decides each module, then runs the guards.</summary>
+public static class QuantPlanner
+{
+    /// <summary>NVFP4 blocks are 16 elements along the input dimension.</summary>
+    public const int BlockSize = 16;
+
+    public static QuantPlan Plan(HFModel model, QuantRecipe recipe, bool allowEmpty = false)
+    {
+        var matched = new HashSet<int>();
+        var modules = model.Modules.Select(m => PlanModule(m, recipe, matched)).ToList();
+        var warnings = PlanGuards.Check(modules);
+        var unused = recipe.Entries.Where(e => !matched.Contains(e.Position)).ToList();
+        foreach (var entry in unused.Where(e => e.Source is not ("default-disabled" or "-Exclude") && !e.Source.StartsWith("preset ", StringComparison.Ordinal)))
+            warnings.Add($"recipe entry {entry} matched no quantizer of this model; check the pattern");
+        var plan = new QuantPlan(recipe, modules, warnings, unused);
+        if (plan.QuantizedCount == 0 && !allowEmpty)
+            throw new ModelOptException("PlanQuantizesNothing", ErrorKind.InvalidOperation,
+                $"Recipe '{recipe.Name}' quantizes no module of '{model.Name}': the export would be a copy of the source with a " +
+                "quantization config that lies. Check the patterns (Get-QuantPlan shows which entry decided each module), " +
+                "or pass -AllowEmptyPlan if this is intended.", model.Path);
+        return plan;
+    }
+
+    private static ModulePlan PlanModule(ModelModule module, QuantRecipe recipe, ISet<int> matched)
+    {
+        var states = Quantizer.For(module).Select(q => QuantizerState.Resolve(q, recipe, matched)).ToList();
+        return module.Kind switch
+        {
+            ModuleKind.Linear or ModuleKind.Router => PlanLinear(module, states),
+            ModuleKind.FusedExperts => PlanFusedExperts(module, states),
+            var kind => new ModulePlan(module, QuantDecision.Unquantized, KindReason(kind), null, states, []),
+        };
+    }
+
+    private static string KindReason(ModuleKind kind) => kind switch
+    {
+        ModuleKind.Embedding => "embeddings are never quantized (default-disabled by parent class nn.Embedding)",
+        ModuleKind.Norm => "norms are not Linear layers",
+        ModuleKind.Conv => "convolutions are not Linear layers and are not exported as NVFP4",
+        _ => "not a Linear layer",
+    };
+
+    private static ModulePlan PlanLinear(ModelModule module, IReadOnlyList<QuantizerState> states)
+    {
+        var weight = states.Single(s => s.Quantizer.Role == QuantizerRole.Weight);
+        var input = states.Single(s => s.Quantizer.Role == QuantizerRole.Input);
+        if (module.Kind == ModuleKind.Router)
+        {
+            string reason = weight.Enabled
+                ? $"routers are never quantized (consumers load them unquantized), although {weight.Explain()}"
+                : $"router: {weight.Explain()}";
+            return new ModulePlan(module, QuantDecision.Unquantized, reason, weight.DecidedBy, states, []);
+        }
+        var (decision, why) = Decide(module, weight, input, module.InFeatures!.Value);
+        return new ModulePlan(module, decision, why, weight.DecidedBy, states, []);
+    }
+
+    private static ModulePlan PlanFusedExperts(ModelModule module, IReadOnlyList<QuantizerState> states)
+    {
+        var units = new List<ExpertUnitPlan>();
+        foreach (var group in states.Where(s => s.Quantizer.Role == QuantizerRole.Weight).GroupBy(s => s.Quantizer.Projection!))
+        {
+            var input = states.Single(s => s.Quantizer.Role == QuantizerRole.Input && s.Quantizer.Projection == group.Key);
+            long inFeatures = module.Parameters[group.Key].Shape[^1];
+            foreach (var weight in group)
+            {
+                var (decision, _) = Decide(module, weight, input, inFeatures);
+                units.Add(new ExpertUnitPlan(weight.Quantizer.Expert!.Value, group.Key, decision, weight, input));
+            }
+        }
+        var decisions = units.Select(u => u.Decision).Distinct().ToList();
+        var first = units[0];
+        if (decisions.Count == 1)
+        {
+            var (_, why) = Decide(module, first.Weight, first.Input, module.Parameters[first.Projection].Shape[^1]);
+            return new ModulePlan(module, decisions[0], $"all {units.Count} expert projections: {why}", first.Weight.DecidedBy, states, units);
+        }
+        string mix = string.Join(", ", units.GroupBy(u => u.Decision).Select(g => $"{g.Count()} {g.Key}"));
+        return new ModulePlan(module, QuantDecision.Mixed, $"expert projections differ: {mix}", null, states, units);
+    }
+
+    /// <summary>The decision for one weight quantizer and its input quantizer.</summary>
+    private static (QuantDecision, string) Decide(ModelModule module, QuantizerState weight, QuantizerState input, long inFeatures)
+    {
+        if (!weight.Enabled) return (QuantDecision.Unquantized, weight.Explain());
+        CheckFormat(module, weight);
+        if (inFeatures % BlockSize != 0)
+            return (QuantDecision.Unquantizable, $"{weight.Explain()}, but its input dimension {inFeatures} is not a multiple of {BlockSize}");
+        if (!input.Enabled) return (QuantDecision.W4A16Nvfp4, $"{weight.Explain()}; inputs not quantized");
+        CheckFormat(module, input);
+        return (QuantDecision.Nvfp4, weight.Explain());
+    }
+
+    private static void CheckFormat(ModelModule module, QuantizerState state)
+    {
+        if (state.Format is null)
+            throw new ModelOptException("QuantizerWithoutFormat", ErrorKind.InvalidArgument,
+                $"Quantizer '{state.Name}' is enabled by {state.DecidedBy} but no entry gave it a format (cfg); add a cfg with NVFP4 numerics.", module.Name);
+        if (!state.Format.IsNvfp4)
+            throw new ModelOptException("UnsupportedQuantizerFormat", ErrorKind.InvalidArgument,
+                $"Quantizer '{state.Name}' is set to {state.Format} by {state.DecidedBy}; ModelOptPS exports NVFP4 only " +
+                "(num_bits e2m1, block_sizes {-1: 16, scale_bits: e4m3}).", module.Name);
+    }
+}

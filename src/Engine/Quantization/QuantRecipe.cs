@@ -1,0 +1,40 @@
+namespace ModelOptPS.Engine.Quantization;
+
+/// <summary>An ordered list of recipe entries (ModelOpt's <c>quant_cfg</c>) with a name for reports.</summary>
+public sealed class QuantRecipe
+{
+    public QuantRecipe(string name, IReadOnlyList<RecipeEntry> entries, string algorithm = "max")
+    {
+        Name = name;
+        Entries = entries;
+        Algorithm = algorithm;
+    }
+
+    public string Name { get; }
+
+    public IReadOnlyList<RecipeEntry> Entries { get; }
+
+    /// <summary>Calibration algorithm named by the recipe (ModelOptPS implements <c>max</c>).</summary>
+    public string Algorithm { get; }
+
+    /// <summary>Builds a recipe from entry drafts, numbering positions from 1 in order.</summary>
+    public static QuantRecipe Build(string name, IEnumerable<RecipeEntry> drafts, string algorithm = "max") =>
+        new(name, drafts.Select((e, i) => e with { Position = i + 1 }).ToList(), algorithm);
+
+    /// <summary>
+    /// This recipe followed by module-pattern entries: <paramref name="include"/> enables every quantizer of matching
+    /// modules with <paramref name="format"/> (weights only when <paramref name="weightOnly"/>), then
+    /// <paramref name="exclude"/> disables them. Command-line patterns come last, so they win.
+    /// </summary>
+    public QuantRecipe WithModulePatterns(IEnumerable<string> include, IEnumerable<string> exclude, QuantizerFormat format, bool weightOnly)
+    {
+        var extra = new List<RecipeEntry>();
+        foreach (var pattern in include)
+        {
+            extra.Add(new RecipeEntry { Position = 0, Pattern = pattern, Target = PatternTarget.Module, Format = format, Enable = true, Source = weightOnly ? "-Include (weights)" : "-Include" });
+        }
+        foreach (var pattern in exclude)
+            extra.Add(new RecipeEntry { Position = 0, Pattern = pattern, Target = PatternTarget.Module, Enable = false, Source = "-Exclude" });
+        return extra.Count == 0 ? this : Build(Name, Entries.Concat(extra), Algorithm);
+    }
+}
