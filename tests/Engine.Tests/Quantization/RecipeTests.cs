@@ -58,7 +58,7 @@ public class RecipeTests : IClassFixture<FamilyModels>, IDisposable
             Entry("*", enable: false),
             Entry("*weight_quantizer", nvfp4: true),
             Entry("*q_proj*", enable: false),
-            Entry("*layers.1.self_attn.q_proj*", enable: true),
+            Entry("*layers.1.self_attn.q_proj.weight_quantizer", enable: true),
         ]);
         var plan = QuantPlanner.Plan(_models["llama"], recipe);
         Assert.Equal(QuantDecision.Unquantized, plan.Modules.Single(m => m.Name == "model.layers.0.self_attn.q_proj").Decision);
