@@ -49,7 +49,7 @@ public sealed record QuantizerFormat(string NumBits, int? BlockSize, string? Sca
                         scaleBits = Bits(value);
                         break;
                     case "-1":
-                        blockSize = value is JsonValue v && v.TryGetValue(out long n) && n is > 0 and <= int.MaxValue ? (int)n : null;
+                        blockSize = Integer(value) is { } n and > 0 and <= int.MaxValue ? (int)n : null;
                         break;
                     default:
                         if (int.TryParse(key, out _)) problem = $"block_sizes on axis {key} (only the last axis, -1, is NVFP4)";
@@ -70,7 +70,14 @@ public sealed record QuantizerFormat(string NumBits, int? BlockSize, string? Sca
             "(4, 3)" or "(4,3)" => "e4m3",
             var other => other,
         },
-        JsonValue v when v.TryGetValue(out long n) => n.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        JsonValue v when Integer(v) is { } n => n.ToString(System.Globalization.CultureInfo.InvariantCulture),
         _ => null,
     };
+
+    /// <summary>An integer whether the tree came from JSON text, from YAML, or was built in code.</summary>
+    private static long? Integer(JsonNode? node) =>
+        node is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Number
+        && long.TryParse(v.ToJsonString(), System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out long n)
+            ? n
+            : null;
 }
