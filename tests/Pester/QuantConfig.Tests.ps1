@@ -1,0 +1,103 @@
+BeforeAll {
+    Import-Module $env:MODELOPTPS_MODULE -Force
+    Add-Type -Path $env:MODELOPTPS_FIXTURES
+    $script:Qwen35 = [ModelOptPS.Fixtures.TinyCheckpoints]::Write('qwen3_5_moe', (Join-Path $TestDrive 'qwen3_5_moe'), $null, 1234, 10000000000)
+    $script:Llama = [ModelOptPS.Fixtures.TinyCheckpoints]::Write('llama', (Join-Path $TestDrive 'llama'), $null, 1234, 10000000000)
+}
+
+Describe 'Set-QuantConfig' {
+    It 'attaches a plan and passes the model on (NVFP4_DEFAULT when no preset is named)' {
+        $model = Import-HFModel $Qwen35 -WarningAction SilentlyContinue | Set-QuantConfig
+        $model | Should -BeOfType ([ModelOptPS.Engine.Model.HFModel])
+        $model.Plan.RecipeName | Should -Be 'NVFP4_DEFAULT'
+        $model.Plan.QuantizedCount | Should -Be 29
+        $model.Plan.QuantAlgo | Should -Be 'NVFP4'
+        ($model | Out-String) | Should -Match 'Plan\s+: NVFP4_DEFAULT: 29 of'
+    }
+
+    It 'takes a preset by name: <Preset>' -ForEach @(
+        @{ Preset = 'NVFP4_MLP_ONLY'; Count = 16; Algo = 'NVFP4' }
+        @{ Preset = 'NVFP4_EXPERTS_ONLY'; Count = 4; Algo = 'NVFP4' }
+        @{ Preset = 'W4A16_NVFP4'; Count = 29; Algo = 'W4A16_NVFP4' }
+    ) {
+        $plan = (Import-HFModel $Qwen35 -WarningAction SilentlyContinue | Set-QuantConfig -Preset $Preset).Plan
+        $plan.QuantizedCount | Should -Be $Count
+        $plan.QuantAlgo | Should -Be $Algo
+    }
+
+    It 'completes preset names with Tab' {
+        $line = 'Set-QuantConfig -Preset NVFP4_E'
+        $completion = TabExpansion2 -inputScript $line -cursorColumn $line.Length
+        $completion.CompletionMatches.CompletionText | Should -Be @('NVFP4_EXPERTS_ONLY')
+        $line = 'Set-QuantConfig -Preset '
+        (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.Count | Should -Be 5
+    }
+
+    It 'refuses an unknown preset' {
+        Import-HFModel $Llama | Set-QuantConfig -Preset NOPE -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'UnknownPreset,*'
+        $errs[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+    }
+
+    It 'makes a plan that quantizes nothing an error, and lets it through with -AllowEmptyPlan' {
+        $out = Import-HFModel $Llama | Set-QuantConfig -Preset NVFP4_EXPERTS_ONLY -ErrorVariable errs -ErrorAction SilentlyContinue
+        $out | Should -BeNullOrEmpty
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'PlanQuantizesNothing,*'
+        $errs[0].CategoryInfo.Category | Should -Be 'InvalidOperation'
+        (Import-HFModel $Llama | Set-QuantConfig -Preset NVFP4_EXPERTS_ONLY -AllowEmptyPlan).Plan.QuantizedCount | Should -Be 0
+    }
+
+    It 'warns and names siblings left unquantized by -Exclude' {
+        $model = Import-HFModel $Llama | Set-QuantConfig -Exclude 'model.layers.1.mlp.up_proj' -WarningVariable w -WarningAction SilentlyContinue
+        ($w -join "`n") | Should -Match 'model\.layers\.1\.mlp\.up_proj'
+        $model.Plan.QuantizedCount | Should -Be 13
+    }
+
+    It 'loads a ModelOpt recipe file' {
+        $recipe = Join-Path $TestDrive 'experts.yaml'
+        @'
+quant_cfg:
+  - quantizer_name: '*'
+    enable: false
+  - quantizer_name: '*mlp.experts*weight_quantizer'
+    cfg: {num_bits: e2m1, block_sizes: {-1: 16, type: dynamic, scale_bits: e4m3}}
+  - quantizer_name: 'mtp.*'
+    enable: false
+'@ | Set-Content $recipe
+        $model = Import-HFModel $Qwen35 -WarningAction SilentlyContinue | Set-QuantConfig -RecipePath $recipe
+        $model.Plan.QuantizedCount | Should -Be 4
+        $model.Plan.QuantAlgo | Should -Be 'W4A16_NVFP4'
+        $missing = Import-HFModel $Llama | Set-QuantConfig -RecipePath (Join-Path $TestDrive 'none.yaml') -ErrorVariable errs -ErrorAction SilentlyContinue
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'RecipeFileNotFound,*'
+    }
+}
+
+Describe 'Get-QuantPlan' {
+    BeforeAll { $script:Model = Import-HFModel $Qwen35 -WarningAction SilentlyContinue | Set-QuantConfig }
+
+    It 'lists one object per module with the deciding entry' {
+        $rows = $Model | Get-QuantPlan
+        $rows.Count | Should -Be $Model.Modules.Count
+        $lm = $rows | Where-Object Name -EQ 'lm_head'
+        $lm.Decision | Should -Be 'Unquantized'
+        $lm.EntryPattern | Should -Be '*lm_head*'
+        $lm.EntryPosition | Should -BeGreaterThan 3
+        ($rows | Where-Object Name -EQ 'model.language_model.embed_tokens').Reason | Should -Match 'embeddings are never quantized'
+    }
+
+    It 'filters by decision, kind and name' {
+        @($Model | Get-QuantPlan -Decision Nvfp4 -Kind FusedExperts).Count | Should -Be 4
+        @($Model | Get-QuantPlan -Name '*in_proj_a').Decision | Select-Object -Unique | Should -Be 'Unquantized'
+        @($Model | Get-QuantPlan -Name 'model.language_model.layers.0.mlp.experts' -ExpertUnits).Count | Should -Be 16
+    }
+
+    It 'renders a table with the entry column' {
+        $text = $Model | Get-QuantPlan -Name 'lm_head' | Out-String
+        $text | Should -Match "#\d+ '\*lm_head\*' \[default-disabled\]"
+    }
+
+    It 'says to run Set-QuantConfig when there is no plan' {
+        Import-HFModel $Llama | Get-QuantPlan -ErrorVariable errs -ErrorAction SilentlyContinue
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'NoQuantPlan,*'
+    }
+}
