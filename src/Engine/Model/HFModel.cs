@@ -88,6 +88,9 @@ public sealed class HFModel : IDisposable
     /// <summary>The quantization plan attached by Set-QuantConfig, or null.</summary>
     public Quantization.QuantPlan? Plan { get; set; }
 
+    /// <summary>Activation statistics attached by Invoke-Calibration, or null.</summary>
+    public Calibration.CalibrationStatistics? Statistics { get; set; }
+
     public CheckpointReader Checkpoint { get; }
 
     /// <summary>Module count per kind, e.g. for a summary line.</summary>
