@@ -1,0 +1,186 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ModelOptPS.Engine.Checkpoint;
+using ModelOptPS.Engine.Errors;
+using ModelOptPS.Engine.Model;
+using ModelOptPS.Engine.Quantization;
+
+namespace ModelOptPS.Engine.Export;
+
+/// <summary>
+/// Writes a planned (and, for W4A4, calibrated) model as an NVFP4 checkpoint (shared/spec/checkpoint-contract.md).
+/// Streams one tensor at a time into the shards of a temporary sibling folder and renames it into place only when
+/// everything is written, so an interrupted export never leaves a folder that looks complete. Never writes to the
+/// source. Same inputs give byte-identical output.
+/// </summary>
+public static class CheckpointExporter
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary>Files of the source folder that are weights, replaced by the export's own.</summary>
+    private static readonly string[] WeightFilePatterns = ["*.safetensors", "*.bin", "*.pt", "*.pth", "*.ckpt", "*.gguf"];
+
+    private static readonly string[] RewrittenFiles = [ModelConfig.FileName, CheckpointWriter.IndexFileName, "hf_quant_config.json"];
+
+    public static ExportResult Export(HFModel model, string targetFolder, ExportOptions options,
+        IProgress<ExportProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var clock = Stopwatch.StartNew();
+        string target = Path.GetFullPath(targetFolder);
+        var plan = CheckReady(model, target, options);
+        var warnings = new List<string>();
+
+        progress?.Report(new ExportProgress("Measuring weight amax", "", 0, 0));
+        var units = WeightUnits.From(model, plan);
+        var scales = ScaleGroups.Compute(units, model.Statistics, cancellationToken);
+        warnings.AddRange(scales.Notes);
+        var layout = OutputLayout.Build(model, plan, units, scales, options);
+        var quantizedNames = units.Where(u => u.IsQuantized).Select(u => u.OutputPrefix).ToList();
+        var exclude = ExclusionList(plan, units, options.Format);
+
+        string parent = Path.GetDirectoryName(target)!;
+        Directory.CreateDirectory(parent);
+        string staging = Path.Combine(parent, $".{Path.GetFileName(target)}.partial-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(staging);
+        try
+        {
+            var files = WriteTensors(layout, staging, options, progress, cancellationToken);
+            warnings.AddRange(layout.Warnings);
+            files.AddRange(WriteConfigs(model, plan, exclude, staging, options, warnings));
+            files.AddRange(CopyOtherFiles(model.Path, staging, cancellationToken));
+            cancellationToken.ThrowIfCancellationRequested();
+            MoveIntoPlace(staging, target);
+            return new ExportResult
+            {
+                Path = target,
+                SourcePath = model.Path,
+                Format = options.Format,
+                QuantAlgo = plan.QuantAlgo!,
+                Files = files.Order(StringComparer.Ordinal).ToList(),
+                SourceSize = model.SizeOnDisk,
+                OutputSize = files.Where(f => f.EndsWith(".safetensors", StringComparison.Ordinal)).Sum(f => new FileInfo(Path.Combine(target, f)).Length),
+                TensorCount = layout.Tensors.Count,
+                QuantizedModules = quantizedNames.Count,
+                ExcludedModules = exclude,
+                Warnings = warnings,
+                Duration = clock.Elapsed,
+            };
+        }
+        finally
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+        }
+    }
+
+    private static QuantPlan CheckReady(HFModel model, string target, ExportOptions options)
+    {
+        var plan = model.Plan ?? throw new ModelOptException("NoQuantPlan", ErrorKind.InvalidOperation,
+            $"Model '{model.Name}' has no quantization plan; pipe it through Set-QuantConfig first.", model.Path);
+        if (plan.QuantAlgo is null)
+            throw new ModelOptException("PlanQuantizesNothing", ErrorKind.InvalidOperation,
+                $"The plan for '{model.Name}' quantizes nothing; exporting it would write a copy labelled as NVFP4.", model.Path);
+        if (plan.QuantAlgo == "MIXED_PRECISION")
+            throw new ModelOptException("MixedPrecisionNotSupported", ErrorKind.NotImplemented,
+                $"The plan for '{model.Name}' mixes W4A4 and weight-only NVFP4 modules; export one scheme per checkpoint.", model.Path);
+        if (plan.NeedsCalibration && model.Statistics is null)
+            throw new ModelOptException("CalibrationRequired", ErrorKind.InvalidOperation,
+                $"Plan '{plan.RecipeName}' quantizes activations (W4A4), which needs calibrated input scales: pipe the model " +
+                "through Invoke-Calibration before Export-Nvfp4, or choose the weight-only preset (Set-QuantConfig -Preset W4A16_NVFP4).", model.Path);
+        string source = Path.TrimEndingDirectorySeparator(model.Path) + Path.DirectorySeparatorChar;
+        if ((target + Path.DirectorySeparatorChar).StartsWith(source, StringComparison.Ordinal) || source.StartsWith(target + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            throw new ModelOptException("TargetOverlapsSource", ErrorKind.InvalidArgument,
+                $"The export folder '{target}' overlaps the source checkpoint '{model.Path}'; the source is never written to.", target);
+        if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any() && !options.Force)
+            throw new ModelOptException("TargetExists", ErrorKind.ResourceExists,
+                $"The export folder '{target}' exists and is not empty; choose another folder or use -Force to replace it.", target);
+        if (File.Exists(target))
+            throw new ModelOptException("TargetIsFile", ErrorKind.InvalidArgument, $"'{target}' is a file, not a folder.", target);
+        return plan;
+    }
+
+    /// <summary>Every Linear-like module left unquantized, as the export names it.</summary>
+    private static IReadOnlyList<string> ExclusionList(QuantPlan plan, IReadOnlyList<WeightUnit> units, ExportFormat format)
+    {
+        var unquantizedLinears = units.Where(u => !u.IsQuantized).Select(u => u.OutputPrefix).ToList();
+        if (format == ExportFormat.CompressedTensors)
+            return unquantizedLinears.Order(StringComparer.Ordinal).ToList(); // vLLM matches ignore entries by exact name or re:
+        // ModelOpt also lists convolutions and experts copied fused (MTP), which carry quantizers left disabled.
+        var others = plan.Modules.Where(m => m.Kind == ModuleKind.Conv || (m.Kind == ModuleKind.FusedExperts && !WeightUnits.IsSplit(m.Module)));
+        return ExcludeModules.Summarize(unquantizedLinears.Concat(others.Select(m => m.Name)), units.Where(u => u.IsQuantized).Select(u => u.OutputPrefix));
+    }
+
+    private static List<string> WriteTensors(OutputLayout layout, string folder, ExportOptions options,
+        IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
+    {
+        using var writer = new CheckpointWriter(folder, layout.Tensors.Select(t => t.Spec).ToList(), options.MaxShardBytes);
+        long total = writer.Plan.TotalSize;
+        foreach (var tensor in layout.Tensors)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            tensor.Write(writer);
+            progress?.Report(new ExportProgress("Writing tensors", tensor.Name, writer.BytesWritten, total));
+        }
+        return writer.Complete().ToList();
+    }
+
+    private static IEnumerable<string> WriteConfigs(HFModel model, QuantPlan plan, IReadOnlyList<string> exclude, string folder,
+        ExportOptions options, List<string> warnings)
+    {
+        var config = (JsonObject)model.Config.Root.DeepClone();
+        if (model.Config.Architecture is null && model.Architecture is { } arch)
+        {
+            // Engines pick the model class from this field; a null one is the seed bug's first silent failure.
+            config["architectures"] = new JsonArray(arch);
+            warnings.Add($"config.json had no architectures; wrote [\"{arch}\"] ({model.ArchitectureSource})");
+        }
+        string algo = plan.QuantAlgo!;
+        if (options.Format == ExportFormat.ModelOpt)
+        {
+            config["quantization_config"] = QuantizationConfigs.ModelOpt(algo, exclude, options.ProducerVersion);
+            File.WriteAllText(Path.Combine(folder, "hf_quant_config.json"),
+                QuantizationConfigs.HfQuantConfig(algo, exclude, options.ProducerVersion).ToJsonString(Indented) + "\n");
+            yield return "hf_quant_config.json";
+        }
+        else
+        {
+            config["quantization_config"] = QuantizationConfigs.CompressedTensors(plan.NeedsCalibration, exclude);
+        }
+        File.WriteAllText(Path.Combine(folder, ModelConfig.FileName), config.ToJsonString(Indented) + "\n");
+        yield return ModelConfig.FileName;
+    }
+
+    /// <summary>Tokenizer, generation config, templates, licence…: every non-weight file, unchanged.</summary>
+    private static IEnumerable<string> CopyOtherFiles(string source, string folder, CancellationToken cancellationToken)
+    {
+        foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            string relative = Path.GetRelativePath(source, file);
+            string name = Path.GetFileName(file);
+            if (relative.Split(Path.DirectorySeparatorChar).Any(part => part.StartsWith('.'))) continue;
+            if (RewrittenFiles.Contains(relative) || WeightFilePatterns.Any(p => FileSystemName(name, p))) continue;
+            string destination = Path.Combine(folder, relative);
+            Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
+            File.Copy(file, destination);
+            yield return relative;
+        }
+    }
+
+    private static bool FileSystemName(string name, string pattern) =>
+        System.IO.Enumeration.FileSystemName.MatchesSimpleExpression(pattern, name, ignoreCase: true);
+
+    private static void MoveIntoPlace(string staging, string target)
+    {
+        if (!Directory.Exists(target))
+        {
+            Directory.Move(staging, target);
+            return;
+        }
+        // Forced (or empty) target: swap in the new folder, then remove the old one.
+        string old = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.old-{Guid.NewGuid():N}");
+        Directory.Move(target, old);
+        Directory.Move(staging, target);
+        Directory.Delete(old, recursive: true);
+    }
+}
