@@ -14,6 +14,7 @@
         'Import-HFModel'
         'Set-QuantConfig'
         'Get-QuantPlan'
+        'Export-Nvfp4'
         'Get-ModelOptEnvironment'
     )
     FunctionsToExport    = @()

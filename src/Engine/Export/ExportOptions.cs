@@ -20,7 +20,9 @@ public sealed record ExportOptions
     /// <summary>Replace a non-empty target folder.</summary>
     public bool Force { get; init; }
 
-    public long MaxShardBytes { get; init; } = ShardPlan.DefaultMaxShardBytes;
+    public const long DefaultMaxShardBytes = ShardPlan.DefaultMaxShardBytes;
+
+    public long MaxShardBytes { get; init; } = DefaultMaxShardBytes;
 
     /// <summary>Operation order of the global scales (CUDA order matches real ModelOpt checkpoints).</summary>
     public GlobalScaleOrder Order { get; init; } = GlobalScaleOrder.Cuda;
