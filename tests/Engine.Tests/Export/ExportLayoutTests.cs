@@ -1,0 +1,121 @@
+using System.Text.Json.Nodes;
+using ModelOptPS.Engine.Checkpoint;
+using ModelOptPS.Engine.Export;
+using ModelOptPS.Engine.Numerics;
+using ModelOptPS.Engine.Quantization;
+using ModelOptPS.Engine.Safetensors;
+
+namespace ModelOptPS.Engine.Tests.Export;
+
+/// <summary>
+/// Every family under every preset, in both formats: each quantized weight has exactly the contract's tensors with
+/// bytes equal to the NVFP4 kernel's output for its shared group amax, every other tensor is a byte-for-byte copy, and
+/// nothing else is in the checkpoint.
+/// </summary>
+public class ExportLayoutTests : IDisposable
+{
+    private readonly TempFolder _tmp = new();
+
+    public void Dispose() => _tmp.Dispose();
+
+    public static TheoryData<string, string, ExportFormat> Cases()
+    {
+        var data = new TheoryData<string, string, ExportFormat>();
+        foreach (var family in Fixtures.TinyCheckpoints.Families)
+        foreach (var preset in Presets.Names)
+        foreach (var format in Enum.GetValues<ExportFormat>())
+        {
+            bool dense = family is "llama" or "qwen2" or "qwen3";
+            if (dense && preset == "NVFP4_EXPERTS_ONLY") continue; // an empty plan: refused by the planner
+            data.Add(family, preset, format);
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void ExportMatchesTheContract(string family, string preset, ExportFormat format)
+    {
+        using var model = ExportFixture.Planned(_tmp, family, preset);
+        var result = ExportFixture.Export(model, _tmp, format, maxShardBytes: 300_000);
+        using var output = CheckpointReader.Open(result.Path);
+        var units = WeightUnits.From(model, model.Plan!);
+        var scales = ScaleGroups.Compute(units, model.Statistics, default);
+        bool ct = format == ExportFormat.CompressedTensors;
+        var expected = new HashSet<string>(StringComparer.Ordinal);
+
+        foreach (var unit in units)
+        {
+            string p = unit.OutputPrefix;
+            if (!unit.IsQuantized)
+            {
+                expected.Add(p + ".weight");
+                Assert.Equal(unit.Bytes().ToArray(), Bytes(output, p + ".weight"));
+                Assert.Equal([(long)unit.Rows, unit.Cols], output.GetTensor(p + ".weight").Info.Shape);
+                continue;
+            }
+            string packedName = ct ? p + ".weight_packed" : p + ".weight";
+            var packed = new byte[unit.Rows * unit.Cols / 2];
+            var blockScales = new byte[unit.Rows * unit.Cols / 16];
+            var r = Nvfp4.Quantize(p, unit.Bytes(), unit.DType, unit.Rows, unit.Cols, packed, blockScales, new Nvfp4Options { GlobalAmax = scales.WeightAmax(unit) });
+            Assert.Equal(packed, Bytes(output, packedName));
+            Assert.Equal(blockScales, Bytes(output, p + ".weight_scale"));
+            Assert.Equal(DType.U8, output.GetTensor(packedName).Info.DType);
+            Assert.Equal([(long)unit.Rows, unit.Cols / 2], output.GetTensor(packedName).Info.Shape);
+            Assert.Equal(DType.F8_E4M3, output.GetTensor(p + ".weight_scale").Info.DType);
+            Assert.Equal([(long)unit.Rows, unit.Cols / 16], output.GetTensor(p + ".weight_scale").Info.Shape);
+            expected.UnionWith([packedName, p + ".weight_scale"]);
+            if (ct)
+            {
+                Assert.Equal(1f / r.WeightScale2, Scalar(output, p + ".weight_global_scale", [1]));
+                expected.Add(p + ".weight_global_scale");
+            }
+            else
+            {
+                Assert.Equal(r.WeightScale2, Scalar(output, p + ".weight_scale_2", []));
+                expected.Add(p + ".weight_scale_2");
+            }
+            if (unit.Decision == QuantDecision.Nvfp4)
+            {
+                float inputScale = GlobalScale.FromAmax(scales.InputAmax(unit));
+                string name = ct ? p + ".input_global_scale" : p + ".input_scale";
+                Assert.Equal(ct ? 1f / inputScale : inputScale, Scalar(output, name, ct ? [1] : []));
+                expected.Add(name);
+            }
+        }
+        // Everything that is not a weight unit is copied unchanged under its source name.
+        foreach (var m in model.Plan!.Modules)
+        {
+            bool handled = m.Kind is Model.ModuleKind.Linear or Model.ModuleKind.Router || WeightUnits.IsSplit(m.Module);
+            foreach (var (param, info) in m.Module.Parameters)
+            {
+                if (handled && param is "weight" or "gate_up_proj" or "down_proj") continue;
+                var source = model.Checkpoint.GetTensor(info.Name);
+                Assert.Equal(source.File.GetBytes(source.Info).ToArray(), Bytes(output, info.Name));
+                expected.Add(info.Name);
+            }
+        }
+        Assert.Equal(expected.Order(StringComparer.Ordinal), output.Tensors.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(result.TensorCount, output.Tensors.Count);
+        Assert.Equal(units.Count(u => u.IsQuantized), result.QuantizedModules);
+
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(result.Path, "config.json")))!;
+        Assert.Equal(ct ? "compressed-tensors" : "modelopt", config["quantization_config"]!["quant_method"]!.GetValue<string>());
+        Assert.Equal(ct, !File.Exists(Path.Combine(result.Path, "hf_quant_config.json")));
+        Assert.True(File.Exists(Path.Combine(result.Path, "tokenizer_config.json")));
+    }
+
+    private static byte[] Bytes(CheckpointReader reader, string name)
+    {
+        var t = reader.GetTensor(name);
+        return t.File.GetBytes(t.Info).ToArray();
+    }
+
+    private static float Scalar(CheckpointReader reader, string name, long[] shape)
+    {
+        var t = reader.GetTensor(name);
+        Assert.Equal(DType.F32, t.Info.DType);
+        Assert.Equal(shape, t.Info.Shape);
+        return BitConverter.ToSingle(t.File.GetBytes(t.Info));
+    }
+}
