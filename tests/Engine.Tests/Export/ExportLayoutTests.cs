@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using ModelOptPS.Engine.Checkpoint;
 using ModelOptPS.Engine.Export;
+using ModelOptPS.Engine.Model;
 using ModelOptPS.Engine.Numerics;
 using ModelOptPS.Engine.Quantization;
 using ModelOptPS.Engine.Safetensors;
@@ -86,7 +87,7 @@ public class ExportLayoutTests : IDisposable
         // Everything that is not a weight unit is copied unchanged under its source name.
         foreach (var m in model.Plan!.Modules)
         {
-            bool handled = m.Kind is Model.ModuleKind.Linear or Model.ModuleKind.Router || WeightUnits.IsSplit(m.Module);
+            bool handled = m.Kind is ModuleKind.Linear or ModuleKind.Router || WeightUnits.IsSplit(m.Module);
             foreach (var (param, info) in m.Module.Parameters)
             {
                 if (handled && param is "weight" or "gate_up_proj" or "down_proj") continue;
