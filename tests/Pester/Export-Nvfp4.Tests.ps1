@@ -1,0 +1,69 @@
+BeforeAll {
+    Import-Module $env:MODELOPTPS_MODULE -Force
+    Add-Type -Path $env:MODELOPTPS_FIXTURES
+    $script:Source = [ModelOptPS.Fixtures.TinyCheckpoints]::Write('qwen3_5_moe', (Join-Path $TestDrive 'src'), $null, 1234, 10000000000)
+    function New-PlannedModel([string] $Preset = 'W4A16_NVFP4') {
+        Import-HFModel $Source -WarningAction SilentlyContinue | Set-QuantConfig -Preset $Preset
+    }
+}
+
+Describe 'Export-Nvfp4' {
+    It 'exports a weight-only plan without calibration and returns a result object' {
+        $out = Join-Path $TestDrive 'w4a16'
+        $result = New-PlannedModel | Export-Nvfp4 $out -WarningAction SilentlyContinue
+        $result | Should -BeOfType ([ModelOptPS.Engine.Export.ExportResult])
+        $result.Path | Should -Be $out
+        $result.QuantAlgo | Should -Be 'W4A16_NVFP4'
+        $result.QuantizedModules | Should -Be (4 * 8 * 3 + 25)
+        $result.Files | Should -Contain 'hf_quant_config.json'
+        $result.OutputSize | Should -BeLessThan $result.SourceSize
+        Test-Path (Join-Path $out 'tokenizer_config.json') | Should -BeTrue
+    }
+
+    It 'writes nothing with -WhatIf' {
+        $out = Join-Path $TestDrive 'whatif'
+        New-PlannedModel | Export-Nvfp4 $out -WhatIf
+        Test-Path $out | Should -BeFalse
+    }
+
+    It 'refuses W4A4 without calibration and says what to do' {
+        $out = Join-Path $TestDrive 'uncalibrated'
+        New-PlannedModel 'NVFP4_DEFAULT' | Export-Nvfp4 $out -ErrorVariable errs -ErrorAction SilentlyContinue
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'CalibrationRequired,*'
+        $errs[0].Exception.Message | Should -Match 'Invoke-Calibration'
+        Test-Path $out | Should -BeFalse
+    }
+
+    It 'exports W4A4 in both formats once statistics are attached' -ForEach @(
+        @{ Format = 'ModelOpt'; Marker = 'input_scale' }
+        @{ Format = 'CompressedTensors'; Marker = 'input_global_scale' }
+    ) {
+        $model = New-PlannedModel 'NVFP4_DEFAULT'
+        $model.Statistics = [ModelOptPS.Fixtures.SyntheticStatistics]::For($model)
+        $result = $model | Export-Nvfp4 (Join-Path $TestDrive "w4a4-$Format") -Format $Format -WarningAction SilentlyContinue
+        $result.QuantAlgo | Should -Be 'NVFP4'
+        (Get-Content (Join-Path $result.Path 'config.json') -Raw) | Should -Match '"quant_method"'
+        $header = Import-HFModel $result.Path
+        @($header.Modules | Where-Object { $_.Parameters.ContainsKey($Marker) }).Count | Should -Be $result.QuantizedModules
+    }
+
+    It 'refuses a non-empty target unless -Force, and never touches the source' {
+        $out = Join-Path $TestDrive 'existing'
+        New-Item -ItemType Directory $out | Out-Null
+        Set-Content (Join-Path $out 'x.txt') 'x'
+        $before = Get-ChildItem $Source -Recurse -File | Get-FileHash | ForEach-Object Hash
+        New-PlannedModel | Export-Nvfp4 $out -ErrorVariable errs -ErrorAction SilentlyContinue
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'TargetExists,*'
+        $errs[0].CategoryInfo.Category | Should -Be 'ResourceExists'
+        New-PlannedModel | Export-Nvfp4 $out -Force -WarningAction SilentlyContinue | Out-Null
+        Test-Path (Join-Path $out 'x.txt') | Should -BeFalse
+        Get-ChildItem $Source -Recurse -File | Get-FileHash | ForEach-Object Hash | Should -Be $before
+    }
+
+    It 'says what it is doing with -Verbose and warns about the filled-in architectures' {
+        $out = Join-Path $TestDrive 'verbose'
+        $records = New-PlannedModel | Export-Nvfp4 $out -Verbose -WarningVariable w 4>&1 -WarningAction SilentlyContinue
+        ($records | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message -join ' ' | Should -Match 'Wrote \d+ files'
+        ($w -join ' ') | Should -Match 'no architectures'
+    }
+}
