@@ -100,6 +100,6 @@ public sealed class CheckpointRecipe
     private void WriteConfig(string folder)
     {
         File.WriteAllText(Path.Combine(folder, "config.json"), Config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        File.WriteAllText(Path.Combine(folder, "tokenizer_config.json"), "{\"model_max_length\": 4096}\n");
+        FixtureTokenizer.Write(folder);
     }
 }

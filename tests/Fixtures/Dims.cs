@@ -16,7 +16,8 @@ public sealed record Dims
     public int TopK { get; init; } = 2;
     public int ExpertIntermediate { get; init; } = 32;
     public int SharedIntermediate { get; init; } = 32;
-    public int Vocab { get; init; } = 256;
+    /// <summary>Embedding rows: the fixture tokenizer's 256 byte tokens and 3 specials, padded as real models pad.</summary>
+    public int Vocab { get; init; } = 288;
 
     /// <summary>Gated DeltaNet: key heads, value heads, key dim, value dim, conv kernel.</summary>
     public int LinearKeyHeads { get; init; } = 2;
