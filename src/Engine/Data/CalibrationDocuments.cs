@@ -101,7 +101,8 @@ public static class CalibrationDocuments
         var field = fields.FirstOrDefault(f => f.Name == column)
             ?? throw new ModelOptException("DatasetColumnNotFound", ErrorKind.InvalidArgument,
                 $"The Parquet file '{path}' has no column '{column}'. Columns: {string.Join(", ", fields.Select(f => f.Name))}.", path);
-        if (field.ClrType != typeof(string))
+        // Parquet.Net describes UTF-8 byte-array columns as string or ReadOnlyMemory<char>.
+        if (field.ClrType != typeof(string) && field.ClrType != typeof(ReadOnlyMemory<char>))
             throw new ModelOptException("DatasetColumnNotText", ErrorKind.InvalidArgument,
                 $"Column '{column}' of '{path}' holds {field.ClrType.Name}, not text.", path);
         var documents = new List<CalibrationDocument>();
