@@ -57,6 +57,36 @@ internal sealed class BenchContext(string outputDirectory, bool quick)
         return Timing.From(seconds);
     }
 
+    /// <summary>
+    /// Times several actions interleaved, one run of each per round, so that load from other processes and drift in
+    /// clock or memory speed fall on all of them alike: <paramref name="warmup"/> untimed rounds, then rounds until at
+    /// least <paramref name="minRounds"/> and <paramref name="minSeconds"/> have passed.
+    /// </summary>
+    public static Timing[] MeasureInterleaved(IReadOnlyList<Action> actions, int warmup, int minRounds, double minSeconds, int maxRounds = 1000)
+    {
+        for (int i = 0; i < warmup; i++)
+        {
+            foreach (Action action in actions)
+            {
+                action();
+            }
+        }
+
+        var seconds = actions.Select(_ => new List<double>()).ToArray();
+        var total = Stopwatch.StartNew();
+        for (int round = 0; round < maxRounds && (round < minRounds || total.Elapsed.TotalSeconds < minSeconds); round++)
+        {
+            for (int a = 0; a < actions.Count; a++)
+            {
+                long start = Stopwatch.GetTimestamp();
+                actions[a]();
+                seconds[a].Add(Stopwatch.GetElapsedTime(start).TotalSeconds);
+            }
+        }
+
+        return seconds.Select(Timing.From).ToArray();
+    }
+
     /// <summary>Prints a left-aligned first column and right-aligned others.</summary>
     public static void PrintTable(string[] header, IEnumerable<string[]> rows)
     {

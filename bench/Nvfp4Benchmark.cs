@@ -23,7 +23,7 @@ internal sealed class Nvfp4Benchmark : IBenchmark
         int rows = context.Quick ? 2048 : 8192, cols = 8192; // 64 Mi elements (128 MiB of BF16), 16 Mi with --quick
         long elements = (long)rows * cols;
         long inputBytes = elements * 2;
-        double minSeconds = context.Quick ? 0.5 : 3.0;
+        double minSeconds = context.Quick ? 0.5 : 6.0;
 
         Console.WriteLine($"data: [{rows}, {cols}] bf16 = {elements / 1e6:F1} M elements ({inputBytes / 1048576.0:F0} MiB), seed 20240917");
         byte[] source = WeightLikeBf16(rows, cols, seed: 20240917);
@@ -31,18 +31,26 @@ internal sealed class Nvfp4Benchmark : IBenchmark
         var scales = new byte[Nvfp4.ScaleLength(rows, cols)];
         float amax = Amax.ComputeFinite("bench", source, DType.BF16);
 
-        // (1) the kernel, end to end (amax pass + quantize pass), and its two passes separately.
-        Timing kernel = BenchContext.Measure(() => Nvfp4.Quantize("bench", source, DType.BF16, rows, cols, packed, scales), 2, 5, minSeconds);
+        // (1) the kernel, end to end (amax pass + quantize pass), and its parts; (3) copies of the same bytes into a
+        // pre-touched buffer, one thread and one thread per core. Interleaved, so background load hits all alike.
         var givenAmax = new Nvfp4Options { GlobalAmax = amax };
-        Timing kernelGiven = BenchContext.Measure(() => Nvfp4.Quantize("bench", source, DType.BF16, rows, cols, packed, scales, givenAmax), 2, 5, minSeconds);
-        Timing amaxPass = BenchContext.Measure(() => Amax.Compute(source, DType.BF16), 2, 5, minSeconds / 2);
-        Timing kernelOneThread = MeasureOneThread(source, rows, cols, minSeconds / 2);
-        Nvfp4Result result = Nvfp4.Quantize("bench", source, DType.BF16, rows, cols, packed, scales);
-
-        // (3) copies of the same bytes into a pre-touched buffer: one thread, and one thread per core.
         var destination = new byte[source.Length];
-        Timing copyOne = BenchContext.Measure(() => source.AsSpan().CopyTo(destination), 2, 5, minSeconds / 2);
-        Timing copyAll = BenchContext.Measure(() => ParallelCopy(source, destination), 2, 5, minSeconds / 2);
+        var onePacked = new byte[packed.Length];
+        var oneScales = new byte[scales.Length];
+        float weightScale2 = GlobalScale.ForWeight(amax);
+        Timing[] timings = BenchContext.MeasureInterleaved(
+        [
+            () => Nvfp4.Quantize("bench", source, DType.BF16, rows, cols, packed, scales),
+            () => Nvfp4.Quantize("bench", source, DType.BF16, rows, cols, packed, scales, givenAmax),
+            () => Amax.Compute(source, DType.BF16),
+            () => Nvfp4Kernel.QuantizeSingleThreaded(source, DType.BF16, rows, cols, weightScale2, onePacked, oneScales, KernelPath.Auto),
+            () => source.AsSpan().CopyTo(destination),
+            () => ParallelCopy(source, destination),
+        ], warmup: 2, minRounds: 10, minSeconds);
+        (Timing kernel, Timing kernelGiven, Timing amaxPass, Timing kernelOneThread, Timing copyOne, Timing copyAll) =
+            (timings[0], timings[1], timings[2], timings[3], timings[4], timings[5]);
+        Nvfp4Result result = Nvfp4.Quantize("bench", source, DType.BF16, rows, cols, packed, scales);
+        bool oneThreadMatches = onePacked.AsSpan().SequenceEqual(packed) && oneScales.AsSpan().SequenceEqual(scales);
 
         // (2) the libtorch peer: ModelOpt's tensor operations on the same BF16 tensor (tensor creation untimed).
         TorchRuntime.EnsureLoaded();
@@ -70,6 +78,9 @@ internal sealed class Nvfp4Benchmark : IBenchmark
         double kernelOverPeer = peer.MedianSeconds / kernel.MedianSeconds;
         double kernelOverCopy = Bandwidth(kernel) / Bandwidth(copy);
 
+        // Conservative variant: the kernel's median against the fastest copy seen in any run.
+        double kernelOverBestCopy = kernel.MedianSeconds > 0 ? Math.Min(copyOne.BestSeconds, copyAll.BestSeconds) / kernel.MedianSeconds : 0;
+
         var table = new List<string[]>();
         void Row(string name, Timing t) => table.Add(
         [
@@ -85,8 +96,9 @@ internal sealed class Nvfp4Benchmark : IBenchmark
         BenchContext.PrintTable(["measurement", "median ms", "best ms", "runs", "G elem/s", "GB/s in"], table);
         Console.WriteLine();
         Console.WriteLine($"kernel / peer = {kernelOverPeer:F1}x   (target >= 20x: {(kernelOverPeer >= 20 ? "met" : "NOT met")})");
-        Console.WriteLine($"kernel / copy = {kernelOverCopy:F2}x  (target >= 0.3x: {(kernelOverCopy >= 0.3 ? "met" : "NOT met")})");
-        Console.WriteLine($"peer output identical to kernel output: {peerMatches}");
+        Console.WriteLine($"kernel / copy = {kernelOverCopy:F2}x  (target >= 0.3x: {(kernelOverCopy >= 0.3 ? "met" : "NOT met")}; "
+            + $"against the fastest copy run: {kernelOverBestCopy:F2}x)");
+        Console.WriteLine($"peer output identical to kernel output: {peerMatches}; one-thread output identical: {oneThreadMatches}");
 
         var json = new Dictionary<string, object>
         {
@@ -125,12 +137,14 @@ internal sealed class Nvfp4Benchmark : IBenchmark
             {
                 ["kernel_over_peer"] = kernelOverPeer,
                 ["kernel_over_copy"] = kernelOverCopy,
+                ["kernel_over_fastest_copy_run"] = kernelOverBestCopy,
                 ["copy_used"] = ReferenceEquals(copy, copyAll) ? "memcpy_all_threads" : "memcpy_one_thread",
                 ["target_kernel_over_peer"] = 20.0,
                 ["target_kernel_over_copy"] = 0.3,
                 ["targets_met"] = kernelOverPeer >= 20 && kernelOverCopy >= 0.3,
             },
             ["peer_output_identical"] = peerMatches,
+            ["one_thread_output_identical"] = oneThreadMatches,
         };
         Console.WriteLine($"wrote {context.WriteJson(Name, json)}");
     }
@@ -143,17 +157,6 @@ internal sealed class Nvfp4Benchmark : IBenchmark
         ["elements_per_second"] = elements / t.MedianSeconds,
         ["input_bytes_per_second"] = inputBytes / t.MedianSeconds,
     };
-
-    /// <summary>The kernel on one core: the internal entry point with the whole tensor as a single work item.</summary>
-    private static Timing MeasureOneThread(byte[] source, int rows, int cols, double minSeconds)
-    {
-        var packed = new byte[Nvfp4.PackedLength(rows, cols)];
-        var scales = new byte[Nvfp4.ScaleLength(rows, cols)];
-        float weightScale2 = GlobalScale.FromAmax(1f);
-        return BenchContext.Measure(
-            () => Nvfp4Kernel.QuantizeSingleThreaded(source, DType.BF16, rows, cols, weightScale2, packed, scales, KernelPath.Auto),
-            1, 3, minSeconds);
-    }
 
     private static void ParallelCopy(byte[] source, byte[] destination)
     {
