@@ -52,6 +52,7 @@ function Invoke-Build {
             --self-contained false -o $ModuleOut --nologo -v:q -clp:ErrorsOnly
     }
     Copy-Item -Path (Join-Path $Root 'module/*') -Destination $ModuleOut -Recurse -Force
+    Invoke-Native 'module help' { dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $Root 'build/New-ModuleHelp.ps1') -ModuleFolder $ModuleOut }
     Write-Host "Module staged at $(Join-Path $ModuleOut 'ModelOptPS.psd1')"
 }
 

@@ -1,0 +1,139 @@
+# Help for Set-QuantConfig; see _Template.psd1 for the format and build/New-ModuleHelp.ps1 for how it is checked.
+@{
+    Synopsis     = 'Plans which modules of a model become NVFP4, with a ModelOpt recipe.'
+
+    Description  = @'
+Set-QuantConfig applies a quantization recipe to every quantizer of a model from Import-HFModel, attaches the resulting
+plan to the model (its Plan property) and passes the model on down the pipeline, to Invoke-Calibration and
+Export-Nvfp4.
+
+The recipe is a built-in preset (-Preset, NVFP4_DEFAULT when nothing is given) or a recipe file in NVIDIA ModelOpt's
+quant_cfg format, JSON or YAML (-RecipePath), so an existing ModelOpt recipe means the same thing here. A recipe is an
+ordered list of entries; each entry's fnmatch pattern is tried against every quantizer name
+(<module>.weight_quantizer, <module>.input_quantizer, and the per-expert quantizers of fused experts), and later
+entries win. Every preset ends with ModelOpt's default-disabled list (lm_head, routers and expert gates, vision towers,
+MTP heads, linear-attention convolutions, ...), and embeddings, norms and routers are never quantized.
+
+-Include and -Exclude add module-name patterns after the recipe: -Include quantizes more modules, -Exclude keeps
+modules in the source dtype and is applied last, so it wins over everything.
+
+Get-QuantPlan lists the decision for each module and the recipe entry that made it. The plan is checked before it is
+attached, and what looks half-applied is a warning: modules left unquantized while their siblings are quantized (the
+same projection in other layers, or other experts of the same layer), modules NVFP4 cannot hold, routers a pattern
+tried to quantize, and recipe-file entries or -Include patterns that match nothing. A plan that quantizes no module at
+all is an error unless -AllowEmptyPlan is given, because its export would be a copy of the source labelled as NVFP4.
+'@
+
+    Parameters   = @{
+        InputObject    = @'
+The model from Import-HFModel. Its Plan property is replaced by the new plan (the same object is passed on), so running
+Set-QuantConfig again on a model re-plans it.
+'@
+        Preset         = @'
+The built-in recipe to apply. NVFP4_DEFAULT quantizes the weights and activations (W4A4) of every eligible Linear and
+expert; NVFP4_MLP_ONLY only the MLP and expert projections; NVFP4_EXPERTS_ONLY only the MoE experts; NVFP4_OMLP_ONLY
+the attention output projections and the MLPs; W4A16_NVFP4 the weights of every eligible module, with activations left
+unquantized (no calibration needed). Presets are the ones ModelOpt defines, with its default-disabled list. Press Tab
+to complete the names; case does not matter.
+'@
+        RecipePath     = @'
+A recipe file in ModelOpt's quant_cfg format (.yaml, .yml or .json): the list form (- quantizer_name, enable, cfg with
+num_bits and block_sizes, optional parent_class), the older mapping form, a whole ModelOpt recipe with a quantize or
+quant_cfg section, and ModelOpt's $import of units (resolved beside the file, or from the built-in copies of
+base_disable_all, default_disabled_quantizers and the nvfp4 numerics). The file's algorithm (default max) is kept with
+the plan. Relative paths are resolved against the current location.
+'@
+        Include        = @'
+Module-name patterns (fnmatch: * matches across dots, case-sensitive), for example '*.self_attn.o_proj', whose modules
+are quantized in addition to what the recipe chose. They are applied after the recipe and win over it, but not over
+-Exclude. Routers, embeddings and norms stay unquantized whatever the patterns say (a router that a pattern enables is
+a warning), as does a module whose input size is not a multiple of 16 (also a warning).
+'@
+        Exclude        = @'
+Module-name patterns (fnmatch, as for -Include) whose modules stay in the source dtype. They are applied last and win
+over the recipe and -Include. Excluded modules are listed in the exported checkpoint's exclusion list.
+'@
+        AllowEmptyPlan = @'
+Accept a plan that quantizes no module. Without it such a plan is the error PlanQuantizesNothing, since exporting it
+would write a copy of the source with a quantization config that lies.
+'@
+    }
+
+    Inputs       = @{
+        'ModelOptPS.Engine.Model.HFModel' = 'A model from Import-HFModel (or one that already has a plan, to re-plan it).'
+    }
+
+    Outputs      = @{
+        'ModelOptPS.Engine.Model.HFModel' = @'
+The same model with its Plan property set. The model's summary shows the plan in one line (recipe, modules quantized
+out of all, scheme and warning count); Get-QuantPlan shows it module by module.
+'@
+    }
+
+    Examples     = @(
+        @{
+            Title   = 'Plan the default NVFP4 quantization'
+            Code    = @'
+$model = Import-HFModel ./ckpt | Set-QuantConfig -Preset NVFP4_DEFAULT
+$model.Plan.Summary
+'@
+            Remarks = @'
+Plans W4A4 NVFP4 for every eligible module. The summary says how many modules are quantized, in which scheme; the
+plan needs calibration (Invoke-Calibration) before Export-Nvfp4.
+'@
+        }
+        @{
+            Title   = 'Weights only, attention kept unquantized'
+            Code    = @'
+Import-HFModel ./ckpt |
+    Set-QuantConfig -Preset W4A16_NVFP4 -Exclude '*.self_attn.*' |
+    Get-QuantPlan -Decision W4A16Nvfp4
+'@
+            Remarks = @'
+W4A16_NVFP4 needs no calibration. -Exclude keeps every attention module unquantized; Get-QuantPlan lists the modules
+that will be NVFP4.
+'@
+        }
+        @{
+            Title   = 'Experts plus the attention output projections'
+            Code    = @'
+Import-HFModel ./ckpt |
+    Set-QuantConfig -Preset NVFP4_EXPERTS_ONLY -Include '*.self_attn.o_proj'
+'@
+            Remarks = @'
+-Include adds the attention output projections to what the preset chose; like the experts, they get NVFP4 weights
+and activations (W4A4).
+'@
+        }
+        @{
+            Title   = 'Use a ModelOpt recipe file'
+            Code    = @'
+@"
+quant_cfg:
+  - quantizer_name: '*'
+    enable: false
+  - quantizer_name: '*mlp.experts*weight_quantizer'
+    cfg: {num_bits: e2m1, block_sizes: {-1: 16, type: dynamic, scale_bits: e4m3}}
+"@ | Set-Content ./experts-w4a16.yaml
+Import-HFModel ./ckpt | Set-QuantConfig -RecipePath ./experts-w4a16.yaml |
+    Get-QuantPlan -Decision W4A16Nvfp4
+'@
+            Remarks = @'
+A recipe in ModelOpt's quant_cfg list form: disable everything, then NVFP4 weights (E2M1 values, blocks of 16 with E4M3
+scales) for the MoE experts only. Since no input quantizer is enabled, the plan is weight-only (W4A16_NVFP4).
+'@
+        }
+    )
+
+    Notes        = @'
+Errors are non-terminating, one per model. Error ids: UnknownPreset, RecipeFileNotFound, RecipeInvalid,
+RecipeImportNotFound, QuantizerWithoutFormat, UnsupportedQuantizerFormat, PlanQuantizesNothing.
+
+Matching follows ModelOpt: later entries win; a plural per-expert quantizer name (gate_up_proj_weight_quantizers.3) is
+also tried in its singular form without the index, so patterns such as '*weight_quantizer' reach fused experts too.
+
+-Verbose tells which recipe is applied, with how many entries, and summarises the plan.
+'@
+
+    RelatedLinks = @('Get-QuantPlan', 'Import-HFModel', 'Invoke-Calibration', 'Export-Nvfp4', 'about_ModelOptPS')
+}
