@@ -52,8 +52,7 @@ public sealed class SetQuantConfigCommand : ModelOptCmdlet
         try
         {
             var recipe = LoadRecipe();
-            bool weightOnly = ParameterSetName == PresetSet && Presets.IsWeightOnly(Preset);
-            recipe = recipe.WithModulePatterns(Include, Exclude, QuantizerFormat.Nvfp4, weightOnly);
+            recipe = recipe.WithModulePatterns(Include, Exclude, QuantizerFormat.Nvfp4, weightOnly: !recipe.EnablesInputs);
             WriteVerbose($"Applying recipe '{recipe.Name}' ({recipe.Entries.Count} entries, later entries win) to {InputObject.Modules.Count} modules of {InputObject.Name}.");
             var plan = QuantPlanner.Plan(InputObject, recipe, AllowEmptyPlan);
             foreach (var warning in plan.Warnings) WriteWarning(warning);

@@ -17,6 +17,13 @@ public sealed class QuantRecipe
     /// <summary>Calibration algorithm named by the recipe (ModelOptPS implements <c>max</c>).</summary>
     public string Algorithm { get; }
 
+    /// <summary>
+    /// Whether the recipe quantizes activations anywhere (an enabling entry aimed at input quantizers, or at all
+    /// quantizers): -Include then adds W4A4 modules; otherwise it adds weight-only ones, so the plan keeps one scheme.
+    /// </summary>
+    public bool EnablesInputs => Entries.Any(e => e.Enables && e.Role != QuantizerRole.Weight
+        && (e.Pattern == "*" || e.Pattern.Contains("input", StringComparison.Ordinal) || e.Target == PatternTarget.Module));
+
     /// <summary>Builds a recipe from entry drafts, numbering positions from 1 in order.</summary>
     public static QuantRecipe Build(string name, IEnumerable<RecipeEntry> drafts, string algorithm = "max") =>
         new(name, drafts.Select((e, i) => e with { Position = i + 1 }).ToList(), algorithm);
@@ -31,7 +38,11 @@ public sealed class QuantRecipe
         var extra = new List<RecipeEntry>();
         foreach (var pattern in include)
         {
-            extra.Add(new RecipeEntry { Position = 0, Pattern = pattern, Target = PatternTarget.Module, Format = format, Enable = true, Source = weightOnly ? "-Include (weights)" : "-Include" });
+            extra.Add(new RecipeEntry
+            {
+                Position = 0, Pattern = pattern, Target = PatternTarget.Module, Format = format, Enable = true, Source = "-Include",
+                Role = weightOnly ? QuantizerRole.Weight : null,
+            });
         }
         foreach (var pattern in exclude)
             extra.Add(new RecipeEntry { Position = 0, Pattern = pattern, Target = PatternTarget.Module, Enable = false, Source = "-Exclude" });

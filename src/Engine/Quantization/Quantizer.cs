@@ -47,6 +47,7 @@ public sealed partial record Quantizer(string Name, ModelModule Module, Quantize
     public bool Matches(RecipeEntry entry)
     {
         if (entry.ParentClass is not null && !ParentClasses.Contains(entry.ParentClass)) return false;
+        if (entry.Role is { } role && role != Role) return false;
         if (entry.Target == PatternTarget.Module) return ModuleNames.Any(n => Fnmatch.IsMatch(n, entry.Pattern));
         return Fnmatch.IsMatch(Name, entry.Pattern) || (SingularName != Name && Fnmatch.IsMatch(SingularName, entry.Pattern));
     }

@@ -31,6 +31,9 @@ public sealed record RecipeEntry
     /// <summary>The format set by the entry's <c>cfg</c>, or null for toggle-only entries.</summary>
     public QuantizerFormat? Format { get; init; }
 
+    /// <summary>Restricts a module-pattern entry to weight or input quantizers; null for both.</summary>
+    public QuantizerRole? Role { get; init; }
+
     /// <summary>ModelOpt's <c>parent_class</c> filter (e.g. <c>nn.Embedding</c>), or null.</summary>
     public string? ParentClass { get; init; }
 
@@ -42,6 +45,7 @@ public sealed record RecipeEntry
 
     public override string ToString() =>
         $"#{Position} {(Target == PatternTarget.Module ? "module " : "")}'{Pattern}'" +
+        (Role is { } role ? $" ({role.ToString().ToLowerInvariant()} quantizers)" : "") +
         (ParentClass is null ? "" : $" (parent {ParentClass})") +
         $" {(Enables ? "enable" : "disable")}" + (Format is null ? "" : $" {Format}") + $" [{Source}]";
 

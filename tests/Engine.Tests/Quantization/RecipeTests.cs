@@ -251,6 +251,19 @@ public class RecipeTests : IClassFixture<FamilyModels>, IDisposable
     }
 
     [Fact]
+    public void IncludeOnAWeightOnlyRecipeAddsWeightOnlyModules()
+    {
+        var weightOnly = Presets.Get("W4A16_NVFP4");
+        Assert.False(weightOnly.EnablesInputs);
+        Assert.True(Presets.Get("NVFP4_MLP_ONLY").EnablesInputs);
+        var recipe = weightOnly.WithModulePatterns(["lm_head"], [], QuantizerFormat.Nvfp4, weightOnly: !weightOnly.EnablesInputs);
+        var plan = QuantPlanner.Plan(_models["llama"], recipe);
+        Assert.Equal(QuantDecision.W4A16Nvfp4, plan.Modules.Single(m => m.Name == "lm_head").Decision);
+        Assert.Equal("W4A16_NVFP4", plan.QuantAlgo);
+        Assert.Contains("(weight quantizers)", plan.Modules.Single(m => m.Name == "lm_head").DecidedBy!.ToString());
+    }
+
+    [Fact]
     public void SiblingKeyReplacesLayerAndExpertIndices() =>
         Assert.Equal("model.layers.*.mlp.experts.*.up_proj", PlanGuards.SiblingKey("model.layers.12.mlp.experts.7.up_proj"));
 }
