@@ -15,6 +15,7 @@
         'Set-QuantConfig'
         'Get-QuantPlan'
         'Export-Nvfp4'
+        'Test-QuantFormat'
         'Get-ModelOptEnvironment'
     )
     FunctionsToExport    = @()

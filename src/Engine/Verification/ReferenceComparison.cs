@@ -1,0 +1,122 @@
+using ModelOptPS.Engine.Checkpoint;
+using ModelOptPS.Engine.Model;
+using ModelOptPS.Engine.Numerics;
+using ModelOptPS.Engine.Safetensors;
+
+namespace ModelOptPS.Engine.Verification;
+
+/// <summary>
+/// The -Reference checks of one module: unquantized tensors equal the source byte for byte; an NVFP4 weight
+/// dequantizes to within <see cref="ErrorBound"/> of its source (and, when it does not, which mix-up explains it).
+/// Records each NVFP4 weight's source amax for the weight_scale_2 check of its fused layer.
+/// </summary>
+internal sealed class ReferenceComparison(ReferenceMap map, CancellationToken cancellationToken)
+{
+    private readonly Dictionary<string, float> _sourceAmax = new(StringComparer.Ordinal);
+
+    public ReferenceMap Map => map;
+
+    /// <summary>Compares a tensor that should be a copy of its source.</summary>
+    public void CompareCopy(TensorRef exported, CheckBuilder check)
+    {
+        string name = exported.Name;
+        if (!map.TryGet(name, out var source))
+        {
+            check.Fail(VerificationIds.TensorNotInSource, $"'{name}' is not in the source checkpoint (nor a part of a fused expert tensor there).");
+            return;
+        }
+        if (source.DType != exported.Info.DType || !source.Shape.SequenceEqual(exported.Info.Shape))
+        {
+            check.Fail(VerificationIds.TensorModified,
+                $"'{name}' is {exported.Info.DType} {exported.Info.ShapeText} but {source.Origin} is {source.DType} {Text.Shape(source.Shape)}; unquantized tensors are copied unchanged.");
+            return;
+        }
+        long difference = source.FirstDifference(exported);
+        if (difference < 0) return;
+        var other = map.Confusable(name).FirstOrDefault(c => c.FirstDifference(exported) < 0);
+        if (other is not null)
+            check.Fail(VerificationIds.WeightsOfOtherModule,
+                $"'{name}' holds the bytes of {other.Origin}, not of {source.Origin} (experts out of order, or gate and up swapped?).");
+        else
+            check.Fail(VerificationIds.TensorModified,
+                $"'{name}' differs from {source.Origin} from element {difference / DTypes.SizeOf(source.DType)} on (byte {difference}); unquantized tensors are copied byte for byte.");
+    }
+
+    /// <summary>Dequantizes an NVFP4 weight and compares it with its source under the NVFP4 error bound.</summary>
+    public void CompareQuantized(QuantizedModule weight, CheckBuilder check)
+    {
+        string name = weight.Name + ".weight";
+        if (!map.TryGet(name, out var source))
+        {
+            check.Fail(VerificationIds.TensorNotInSource, $"The source has no '{name}' (nor a fused expert tensor it is a part of) for this NVFP4 weight.");
+            return;
+        }
+        if (!DTypes.IsFloatingSource(source.DType) || source.Shape.Length != 2 || source.Shape[0] != weight.Rows || source.Shape[1] != weight.Cols)
+        {
+            check.Fail(VerificationIds.ShapeMismatch,
+                $"The NVFP4 weight is [{weight.Rows}, {weight.Cols}] but {source.Origin} is {source.DType} {Text.Shape(source.Shape)}.");
+            return;
+        }
+        if (!weight.Usable)
+        {
+            _sourceAmax[weight.Name] = source.Amax(); // its fused layer's weight_scale_2 still depends on it
+            return;
+        }
+        var tally = BoundCheck.Measure(source, weight, WeightLayout.Contract, stopAtFirstViolation: false, cancellationToken);
+        _sourceAmax[weight.Name] = tally.SourceAmax;
+        check.RelativeRmsError = tally.RelativeRmsError;
+        check.SqnrDb = tally.SqnrDb;
+        if (tally.Violations == 0)
+        {
+            check.Note = $"dequantizes within NVFP4's error bound of {source.Origin}" +
+                (tally.SqnrDb is { } sqnr ? $" (SQNR {Text.Number(sqnr)} dB)" : "");
+            return;
+        }
+        var (id, cause) = Diagnose(source, weight);
+        check.Fail(id,
+            $"{tally.Violations} of {tally.Elements} dequantized values deviate from {source.Origin} by more than NVFP4's error bound " +
+            $"(first at [{tally.FirstRow}, {tally.FirstColumn}]: source {Text.Number(tally.FirstSource)}, dequantized {Text.Number(tally.FirstDequantized)}, " +
+            $"allowed ±{Text.Number(tally.FirstBound)}). {cause}");
+    }
+
+    /// <summary>Tries the known mix-ups in turn; the first reading that fits the bound everywhere names the cause.</summary>
+    private (string Id, string Cause) Diagnose(SourceSlice source, QuantizedModule weight)
+    {
+        if (Fits(source, weight, WeightLayout.NibblesSwapped))
+            return (VerificationIds.NibblesSwapped,
+                "Read with the two codes of each byte swapped it fits: the even column must be in the low nibble (nvfp4-numerics.md step 6).");
+        if (weight.BlockScales.Info.ByteLength <= int.MaxValue && Fits(source, weight, WeightLayout.ScalesTransposed))
+            return (VerificationIds.BlockScalesTransposed,
+                "Read with the block scales transposed it fits: weight_scale must be row-major [out, in/16], one row per output.");
+        foreach (var other in map.Confusable(source.Name))
+        {
+            if (Fits(other, weight, WeightLayout.Contract))
+                return (VerificationIds.WeightsOfOtherModule,
+                    $"It fits {other.Origin} instead: the weights of another shard or expert were written here (gate and up swapped, or experts out of order?).");
+        }
+        return (VerificationIds.QuantizationErrorOutOfBound, "No known mix-up explains it: the codes, the block scales or the global scale are wrong.");
+    }
+
+    private bool Fits(SourceSlice source, QuantizedModule weight, WeightLayout layout) =>
+        BoundCheck.Measure(source, weight, layout, stopAtFirstViolation: true, cancellationToken).Violations == 0;
+
+    /// <summary>
+    /// weight_scale_2 must be the fused layer's max source |w| over 2688 (nvfp4-numerics.md step 2; either rounding
+    /// order, compressed-tensors' reciprocal included). Checked after every member's amax is known.
+    /// </summary>
+    public void CheckWeightScale2(IReadOnlyList<QuantizedModule> quantized, Nvfp4Naming naming, CheckList checks)
+    {
+        var measured = quantized.Where(q => _sourceAmax.ContainsKey(q.Name)).ToList();
+        foreach (var layer in measured.GroupBy(q => FusedGroups.FusedLayer(q.Name) ?? q.Name))
+        {
+            var members = layer.ToList();
+            float amax = members.Max(q => _sourceAmax[q.Name]);
+            double expected = amax == 0 ? GlobalScale.Reciprocal : amax / (double)GlobalScale.Divisor;
+            string over = members.Count > 1 ? $" over {Text.List(members.Select(m => ModuleClassifier.LastComponent(m.Name)).ToList())}" : "";
+            foreach (var q in members.Where(q => q.GlobalScale is not null && Math.Abs(q.WeightScale2 - expected) > expected * Math.ScaleB(1.0, -20)))
+                checks.Module(q.Name).Fail(VerificationIds.WeightScale2Mismatch,
+                    $"'{naming.GlobalScale}' is {Text.Scale(q.GlobalScale!.Value)}, a weight_scale_2 of {Text.Number(q.WeightScale2)}, but the source's max |w|{over} " +
+                    $"is {Text.Number(amax)}, which gives amax/2688 = {Text.Number(expected)}.");
+        }
+    }
+}

@@ -1,0 +1,71 @@
+namespace ModelOptPS.Engine.Verification;
+
+/// <summary>
+/// Stable ids of everything <see cref="QuantFormatVerifier"/> can find wrong. Runbooks and tests match on them, so an
+/// id never changes meaning. Problems found while reading files reuse the reader's own ids
+/// (<see cref="Errors.ErrorIds"/>: <c>SafetensorsTruncated</c>, <c>IndexShardMissing</c>, …).
+/// </summary>
+public static class VerificationIds
+{
+    // Whole checkpoint and configs.
+    public const string CheckpointNotQuantized = nameof(CheckpointNotQuantized);
+    public const string NothingQuantized = nameof(NothingQuantized);
+    public const string QuantConfigMissing = nameof(QuantConfigMissing);
+    public const string QuantConfigInvalid = nameof(QuantConfigInvalid);
+    public const string UnsupportedQuantAlgo = nameof(UnsupportedQuantAlgo);
+    public const string KvCacheNotVerified = nameof(KvCacheNotVerified);
+    public const string IgnoreDiffersFromExcludeModules = nameof(IgnoreDiffersFromExcludeModules);
+    public const string ArchitecturesMissing = nameof(ArchitecturesMissing);
+
+    // Index and shards.
+    public const string IndexMissing = nameof(IndexMissing);
+    public const string IndexTensorMissing = nameof(IndexTensorMissing);
+    public const string IndexWrongShard = nameof(IndexWrongShard);
+    public const string TensorNotInIndex = nameof(TensorNotInIndex);
+    public const string ShardNotInIndex = nameof(ShardNotInIndex);
+    public const string ShardUnreadable = nameof(ShardUnreadable);
+    public const string ShardLayout = nameof(ShardLayout);
+    public const string IndexTotalSize = nameof(IndexTotalSize);
+    public const string TensorUnreadable = nameof(TensorUnreadable);
+
+    // Exclusion lists.
+    public const string ExcludeMatchesNothing = nameof(ExcludeMatchesNothing);
+    public const string ExcludedButQuantized = nameof(ExcludedButQuantized);
+    public const string UnlistedUnquantizedLinear = nameof(UnlistedUnquantizedLinear);
+
+    // One module's tensors.
+    public const string NotQuantized = nameof(NotQuantized);
+    public const string MustNotBeQuantized = nameof(MustNotBeQuantized);
+    public const string FusedExpertsNotSplit = nameof(FusedExpertsNotSplit);
+    public const string MissingPackedWeight = nameof(MissingPackedWeight);
+    public const string MissingWeightScale = nameof(MissingWeightScale);
+    public const string MissingWeightScale2 = nameof(MissingWeightScale2);
+    public const string MissingInputScale = nameof(MissingInputScale);
+    public const string UnexpectedInputScale = nameof(UnexpectedInputScale);
+    public const string UnexpectedTensor = nameof(UnexpectedTensor);
+    public const string WrongDType = nameof(WrongDType);
+    public const string WrongShape = nameof(WrongShape);
+    public const string InvalidScale = nameof(InvalidScale);
+    public const string NaNBlockScale = nameof(NaNBlockScale);
+    public const string InvalidBlockScale = nameof(InvalidBlockScale);
+
+    // Scales that engines need equal.
+    public const string FusedScaleMismatch = nameof(FusedScaleMismatch);
+    public const string PartiallyQuantizedGroup = nameof(PartiallyQuantizedGroup);
+    public const string ExpertInputScaleMismatch = nameof(ExpertInputScaleMismatch);
+    public const string PartiallyQuantizedExperts = nameof(PartiallyQuantizedExperts);
+
+    // Against the source checkpoint (-Reference).
+    public const string TensorModified = nameof(TensorModified);
+    public const string TensorMissing = nameof(TensorMissing);
+    public const string TensorNotInSource = nameof(TensorNotInSource);
+    public const string ShapeMismatch = nameof(ShapeMismatch);
+    public const string QuantizationErrorOutOfBound = nameof(QuantizationErrorOutOfBound);
+    public const string NibblesSwapped = nameof(NibblesSwapped);
+    public const string BlockScalesTransposed = nameof(BlockScalesTransposed);
+    public const string WeightsOfOtherModule = nameof(WeightsOfOtherModule);
+    public const string WeightScale2Mismatch = nameof(WeightScale2Mismatch);
+    public const string ConfigChanged = nameof(ConfigChanged);
+    public const string SourceFileMissing = nameof(SourceFileMissing);
+    public const string SourceFileModified = nameof(SourceFileModified);
+}

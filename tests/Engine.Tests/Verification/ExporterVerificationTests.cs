@@ -1,0 +1,67 @@
+using ModelOptPS.Engine.Export;
+using ModelOptPS.Engine.Model;
+using ModelOptPS.Engine.Quantization;
+using ModelOptPS.Engine.Verification;
+using ModelOptPS.Fixtures;
+using Xunit.Abstractions;
+
+namespace ModelOptPS.Engine.Tests.Verification;
+
+/// <summary>
+/// The product's exporter against the independent verifier: every generated family under every preset, in both
+/// formats, must pass Test-QuantFormat with -Reference (issue 5, "Done when").
+/// </summary>
+public sealed class ExporterVerificationTests(ITestOutputHelper output)
+{
+    /// <summary>Dense families have no experts, so NVFP4_EXPERTS_ONLY quantizes nothing and the planner refuses it.</summary>
+    private static readonly string[] DenseFamilies = ["llama", "qwen2", "qwen3"];
+
+    /// <summary>
+    /// Exporter bugs this verifier found, as the one failure each export must show (family, format → module, id).
+    /// Strict: when the exporter is fixed the export passes, this test fails, and the entry is to be removed.
+    /// </summary>
+    private static readonly Dictionary<(string, ExportFormat), (string Module, string Id)> KnownExporterBugs = new()
+    {
+        // compressed-tensors `ignore` omits the unquantized fused MTP experts (vLLM PR #41994: KeyError on load).
+        [("qwen3_5_moe", ExportFormat.CompressedTensors)] = ("mtp.layers.0.mlp.experts", VerificationIds.UnlistedUnquantizedLinear),
+    };
+
+    public static TheoryData<string, string, ExportFormat> Matrix()
+    {
+        var data = new TheoryData<string, string, ExportFormat>();
+        foreach (var family in TinyCheckpoints.Families)
+            foreach (var preset in Presets.Names.Where(p => p != "NVFP4_EXPERTS_ONLY" || !DenseFamilies.Contains(family)))
+                foreach (var format in Enum.GetValues<ExportFormat>())
+                    data.Add(family, preset, format);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Matrix))]
+    public void ExportPassesWithReference(string family, string preset, ExportFormat format)
+    {
+        using var tmp = new TempFolder();
+        string source = TinyCheckpoints.Write(family, tmp.Combine("source"), maxShardBytes: 150_000);
+        using (var model = ModelImporter.Import(source))
+        {
+            model.Plan = QuantPlanner.Plan(model, Presets.Get(preset));
+            if (model.Plan.NeedsCalibration) model.Statistics = SyntheticStatistics.For(model);
+            CheckpointExporter.Export(model, tmp.Combine("export"), new ExportOptions { Format = format, MaxShardBytes = 150_000 });
+        }
+
+        var report = QuantFormatVerifier.Verify(tmp.Combine("export"), source);
+
+        foreach (var failure in report.Checks.Where(c => c.Status != CheckStatus.Pass)) output.WriteLine(failure.ToString());
+        if (KnownExporterBugs.TryGetValue((family, format), out var bug))
+        {
+            var failure = Assert.Single(report.Failures);
+            Assert.Equal((bug.Module, bug.Id), (failure.Name, failure.ErrorId));
+            return;
+        }
+        Assert.True(report.Passed, report.Summary);
+        Assert.Equal(format == ExportFormat.ModelOpt ? QuantFormat.ModelOpt : QuantFormat.CompressedTensors, report.Format);
+        Assert.Equal(Presets.IsWeightOnly(preset) ? "W4A16_NVFP4" : "NVFP4", report.QuantAlgo);
+        Assert.True(report.QuantizedModules > 0);
+        Assert.All(report.Checks.Where(c => c.Found.StartsWith("NVFP4", StringComparison.Ordinal)), c => Assert.NotNull(c.SqnrDb));
+    }
+}
