@@ -1,5 +1,6 @@
 using ModelOptPS.Engine.Export;
 using ModelOptPS.Engine.Model;
+using ModelOptPS.Engine.Numerics;
 using ModelOptPS.Engine.Quantization;
 using ModelOptPS.Engine.Verification;
 using ModelOptPS.Fixtures;
@@ -41,13 +42,7 @@ public sealed class ExporterVerificationTests(ITestOutputHelper output)
     public void ExportPassesWithReference(string family, string preset, ExportFormat format)
     {
         using var tmp = new TempFolder();
-        string source = TinyCheckpoints.Write(family, tmp.Combine("source"), maxShardBytes: 150_000);
-        using (var model = ModelImporter.Import(source))
-        {
-            model.Plan = QuantPlanner.Plan(model, Presets.Get(preset));
-            if (model.Plan.NeedsCalibration) model.Statistics = SyntheticStatistics.For(model);
-            CheckpointExporter.Export(model, tmp.Combine("export"), new ExportOptions { Format = format, MaxShardBytes = 150_000 });
-        }
+        string source = Export(tmp, family, preset, new ExportOptions { Format = format, MaxShardBytes = 150_000 });
 
         var report = QuantFormatVerifier.Verify(tmp.Combine("export"), source);
 
@@ -63,5 +58,24 @@ public sealed class ExporterVerificationTests(ITestOutputHelper output)
         Assert.Equal(Presets.IsWeightOnly(preset) ? "W4A16_NVFP4" : "NVFP4", report.QuantAlgo);
         Assert.True(report.QuantizedModules > 0);
         Assert.All(report.Checks.Where(c => c.Found.StartsWith("NVFP4", StringComparison.Ordinal)), c => Assert.NotNull(c.SqnrDb));
+    }
+
+    [Fact]
+    public void CpuScaleOrderPasses()
+    {
+        using var tmp = new TempFolder();
+        string source = Export(tmp, "mixtral", Presets.Default, new ExportOptions { Order = GlobalScaleOrder.Cpu });
+
+        Assert.True(QuantFormatVerifier.Verify(tmp.Combine("export"), source).Passed);
+    }
+
+    private static string Export(TempFolder tmp, string family, string preset, ExportOptions options)
+    {
+        string source = TinyCheckpoints.Write(family, tmp.Combine("source"), maxShardBytes: 150_000);
+        using var model = ModelImporter.Import(source);
+        model.Plan = QuantPlanner.Plan(model, Presets.Get(preset));
+        if (model.Plan.NeedsCalibration) model.Statistics = SyntheticStatistics.For(model);
+        CheckpointExporter.Export(model, tmp.Combine("export"), options);
+        return source;
     }
 }
