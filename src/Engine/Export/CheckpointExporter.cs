@@ -102,12 +102,15 @@ public static class CheckpointExporter
     /// <summary>Every Linear-like module left unquantized, as the export names it.</summary>
     private static IReadOnlyList<string> ExclusionList(QuantPlan plan, IReadOnlyList<WeightUnit> units, ExportFormat format)
     {
-        var unquantizedLinears = units.Where(u => !u.IsQuantized).Select(u => u.OutputPrefix).ToList();
+        // Experts copied fused (MTP) are unquantized Linear-like modules too: a consumer must not expect NVFP4 there.
+        var unquantized = units.Where(u => !u.IsQuantized).Select(u => u.OutputPrefix)
+            .Concat(plan.Modules.Where(m => m.Kind == ModuleKind.FusedExperts && !WeightUnits.IsSplit(m.Module)).Select(m => m.Name))
+            .ToList();
         if (format == ExportFormat.CompressedTensors)
-            return unquantizedLinears.Order(StringComparer.Ordinal).ToList(); // vLLM matches ignore entries by exact name or re:
-        // ModelOpt also lists convolutions and experts copied fused (MTP), which carry quantizers left disabled.
-        var others = plan.Modules.Where(m => m.Kind == ModuleKind.Conv || (m.Kind == ModuleKind.FusedExperts && !WeightUnits.IsSplit(m.Module)));
-        return ExcludeModules.Summarize(unquantizedLinears.Concat(others.Select(m => m.Name)), units.Where(u => u.IsQuantized).Select(u => u.OutputPrefix));
+            return unquantized.Order(StringComparer.Ordinal).ToList(); // vLLM matches ignore entries by exact name or re:
+        // ModelOpt also lists convolutions, which carry quantizers left disabled.
+        var convolutions = plan.Modules.Where(m => m.Kind == ModuleKind.Conv).Select(m => m.Name);
+        return ExcludeModules.Summarize(unquantized.Concat(convolutions), units.Where(u => u.IsQuantized).Select(u => u.OutputPrefix));
     }
 
     private static List<string> WriteTensors(OutputLayout layout, string folder, ExportOptions options,

@@ -17,16 +17,6 @@ public sealed class ExporterVerificationTests(ITestOutputHelper output)
     /// <summary>Dense families have no experts, so NVFP4_EXPERTS_ONLY quantizes nothing and the planner refuses it.</summary>
     private static readonly string[] DenseFamilies = ["llama", "qwen2", "qwen3"];
 
-    /// <summary>
-    /// Exporter bugs this verifier found, as the one failure each export must show (family, format → module, id).
-    /// Strict: when the exporter is fixed the export passes, this test fails, and the entry is to be removed.
-    /// </summary>
-    private static readonly Dictionary<(string, ExportFormat), (string Module, string Id)> KnownExporterBugs = new()
-    {
-        // compressed-tensors `ignore` omits the unquantized fused MTP experts (vLLM PR #41994: KeyError on load).
-        [("qwen3_5_moe", ExportFormat.CompressedTensors)] = ("mtp.layers.0.mlp.experts", VerificationIds.UnlistedUnquantizedLinear),
-    };
-
     public static TheoryData<string, string, ExportFormat> Matrix()
     {
         var data = new TheoryData<string, string, ExportFormat>();
@@ -47,12 +37,6 @@ public sealed class ExporterVerificationTests(ITestOutputHelper output)
         var report = QuantFormatVerifier.Verify(tmp.Combine("export"), source);
 
         foreach (var failure in report.Checks.Where(c => c.Status != CheckStatus.Pass)) output.WriteLine(failure.ToString());
-        if (KnownExporterBugs.TryGetValue((family, format), out var bug))
-        {
-            var failure = Assert.Single(report.Failures);
-            Assert.Equal((bug.Module, bug.Id), (failure.Name, failure.ErrorId));
-            return;
-        }
         Assert.True(report.Passed, report.Summary);
         Assert.Equal(format == ExportFormat.ModelOpt ? QuantFormat.ModelOpt : QuantFormat.CompressedTensors, report.Format);
         Assert.Equal(Presets.IsWeightOnly(preset) ? "W4A16_NVFP4" : "NVFP4", report.QuantAlgo);
