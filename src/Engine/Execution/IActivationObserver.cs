@@ -1,0 +1,24 @@
+using static TorchSharp.torch;
+
+namespace ModelOptPS.Engine.Execution;
+
+/// <summary>
+/// Sees what a calibrator needs while <see cref="ModelRunner"/> runs the model: the exact input of every Linear (the
+/// tensor its input quantizer would see) and the experts each token was routed to. Tensors are valid only during the
+/// call (the runner frees them afterwards): reduce them (e.g. <c>abs().amax()</c>) or clone them, never keep them.
+/// Tensors are in the runner's compute dtype, on its device; rows are tokens, the last dimension the Linear's in-features.
+/// </summary>
+public interface IActivationObserver
+{
+    /// <summary>
+    /// The input of one Linear, named as ModelOpt names its input quantizer: <c>&lt;module&gt;.input_quantizer</c>
+    /// (q/k/v each under its own name with the same tensor; per-expert Linears as
+    /// <c>&lt;experts&gt;.&lt;e&gt;.gate_proj.input_quantizer</c>), or for fused experts the tokens gathered for one
+    /// expert under the shared <c>&lt;experts&gt;.gate_up_proj_input_quantizer</c> / <c>down_proj_input_quantizer</c>
+    /// (called once per expert that runs).
+    /// </summary>
+    void ObserveInput(string inputQuantizerName, Tensor input);
+
+    /// <summary>The top-k experts of every token of one batch: <paramref name="expertIndices"/> is int64 [tokens, k].</summary>
+    void ObserveRouting(string expertsContainer, Tensor expertIndices);
+}
