@@ -14,6 +14,7 @@
         'Import-HFModel'
         'Set-QuantConfig'
         'Get-QuantPlan'
+        'Invoke-Calibration'
         'Export-Nvfp4'
         'Test-QuantFormat'
         'Get-ModelOptEnvironment'

@@ -91,6 +91,9 @@ public sealed class HFModel : IDisposable
     /// <summary>Activation statistics attached by Invoke-Calibration, or null.</summary>
     public Calibration.CalibrationStatistics? Statistics { get; set; }
 
+    /// <summary>The report of the calibration run that produced <see cref="Statistics"/>, or null.</summary>
+    public Calibration.CalibrationReport? CalibrationReport { get; set; }
+
     public CheckpointReader Checkpoint { get; }
 
     /// <summary>Module count per kind, e.g. for a summary line.</summary>

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using ModelOptPS.Engine.Calibration;
 using ModelOptPS.Engine.Checkpoint;
 using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Export;
@@ -172,13 +173,13 @@ public class ExportSemanticsTests : IDisposable
         var amax = model.Statistics!.InputAmax.ToDictionary();
         amax.Remove("model.layers.0.mlp.experts.5.gate_proj.input_quantizer");
         amax["model.layers.0.mlp.experts.6.up_proj.input_quantizer"] = 0f;
-        model.Statistics = new Calibration.CalibrationStatistics(amax);
+        model.Statistics = new CalibrationStatistics(amax);
         var result = ExportFixture.Export(model, _tmp);
         Assert.Contains(result.Warnings, w => w.Contains("experts.5.gate_proj.input_quantizer", StringComparison.Ordinal));
         amax.Remove("model.layers.1.self_attn.q_proj.input_quantizer");
         amax.Remove("model.layers.1.self_attn.k_proj.input_quantizer");
         amax.Remove("model.layers.1.self_attn.v_proj.input_quantizer");
-        model.Statistics = new Calibration.CalibrationStatistics(amax);
+        model.Statistics = new CalibrationStatistics(amax);
         Assert.Equal("InputAmaxMissing", Assert.Throws<ModelOptException>(() => ExportFixture.Export(model, _tmp)).ErrorId);
     }
 

@@ -1,0 +1,100 @@
+# Help for Invoke-Calibration; see _Template.psd1 for the format and build/New-ModuleHelp.ps1 for how it is checked.
+@{
+    Synopsis     = 'Measures activation ranges on calibration text for W4A4 export.'
+
+    Description  = @'
+NVFP4 W4A4 needs, for every quantized module, the largest |activation| its input sees on representative text; the
+export writes input_scale = amax / 2688 from it. Invoke-Calibration gets these numbers the way ModelOpt's max
+calibration does: it runs the unquantized model - in TorchSharp (libtorch), on the CPU or a CUDA device - over
+calibration text and records, for the input of every Linear, the running max of |x| over all tokens.
+
+The model is run layer by layer from the memory-mapped checkpoint: only the decoder layer being run is in memory, and
+the activations of all calibration sequences pass from layer to layer, so a model larger than RAM calibrates. Experts
+run grouped by expert. For Mixture-of-Experts models it also counts the tokens routed to each expert; experts that saw
+none get their layer's shared input scale at export, and are reported. -AllExperts passes every token through every
+expert for the statistics while only the routed outputs feed the next layer, so no expert goes uncalibrated.
+
+Calibration text is the built-in corpus (about 560 KB of prose, dialogue and code, PSF-licensed; its held-out part is
+never used) unless -Dataset names a .txt/.md file (one document), a .jsonl file (a text field, or chat messages rendered
+like the model's chat template) or a .parquet file from a Hugging Face dataset (a text column). Documents are shuffled
+with -Seed, tokenized with the checkpoint's tokenizer.json, joined with the end-of-text token and cut into -NumSamples
+sequences of -SequenceLength tokens: the same inputs and seed give the same statistics.
+
+The model flows on with the statistics attached ($model.Statistics) and the run's report ($model.CalibrationReport, or
+-ReportVariable): tokens seen, time taken, and per MoE layer the minimum, median and maximum tokens per expert and
+the experts that saw none. A model without a plan is calibrated for NVFP4_DEFAULT, with a warning. Ctrl+C stops cleanly
+and leaves the model as it was.
+'@
+
+    Parameters   = @{
+        InputObject    = 'The model from Set-QuantConfig (or Import-HFModel: then NVFP4_DEFAULT is planned, with a warning).'
+        Dataset        = @'
+A calibration data file: .jsonl (a "text" field per line, or "messages" [{role, content}] rendered like the
+checkpoint's chat template), .parquet (the column named by -Column), or any other file as one text document. Omit it to
+use the built-in corpus.
+'@
+        Column         = 'The JSONL field or Parquet column that holds the text. The default is text.'
+        NumSamples     = 'How many calibration sequences to run. The default, 64, keeps a CPU run short; ModelOpt uses 512 on a GPU.'
+        SequenceLength = 'Tokens per calibration sequence. The default is 256.'
+        BatchSize      = 'How many sequences go through a layer at once; bounds activation memory. The default is 16.'
+        Seed           = 'Seed of the document order. The same data, model and seed always give the same statistics.'
+        AllExperts     = @'
+Also run every token through every expert to collect statistics (llm-compressor's moe_calibrate_all_experts); only the
+routed experts' outputs feed the next layer, so the model computes exactly what it does without the switch.
+'@
+        Device         = 'The libtorch device: cpu (the default) or cuda, which needs a CUDA build of libtorch installed by the user.'
+        ReportVariable = 'The name of a variable (without $) that receives the calibration report object.'
+    }
+
+    Inputs       = @{
+        'ModelOptPS.Engine.Model.HFModel' = 'A model with a plan from Set-QuantConfig.'
+    }
+
+    Outputs      = @{
+        'ModelOptPS.Engine.Model.HFModel' = 'The same model with Statistics and CalibrationReport attached, for Export-Nvfp4.'
+    }
+
+    Examples     = @(
+        @{
+            Title   = 'Calibrate on the built-in corpus and export'
+            Code    = @'
+Import-HFModel ./ckpt | Set-QuantConfig |
+    Invoke-Calibration | Export-Nvfp4 ./out
+'@
+            Remarks = 'The default: 64 sequences of 256 tokens from the built-in corpus, then a W4A4 NVFP4 export to ./out.'
+        }
+        @{
+            Title   = 'Look at expert coverage before exporting'
+            Code    = @'
+$model = Import-HFModel ./ckpt | Set-QuantConfig |
+    Invoke-Calibration -NumSamples 16 -SequenceLength 128 -ReportVariable report
+$report.ExpertCoverage | Format-Table Experts, Min, Median, Max, Idle
+'@
+            Remarks = @'
+Runs a short calibration and shows, per MoE layer, how many tokens each expert saw; idle experts would get the
+layer's shared input scale.
+'@
+        }
+        @{
+            Title   = 'Calibrate on your own chat data, every expert seeing every token'
+            Code    = @'
+'{"messages": [{"role": "user", "content": "What is NVFP4?"}, {"role": "assistant", "content": "A 4-bit float format."}]}' |
+    Set-Content ./chat.jsonl
+Import-HFModel ./ckpt | Set-QuantConfig |
+    Invoke-Calibration ./chat.jsonl -SequenceLength 16 -NumSamples 2 -AllExperts -Verbose
+'@
+            Remarks = 'Chat records are rendered like the model''s chat template; -AllExperts calibrates experts the router rarely picks.'
+        }
+    )
+
+    Notes        = @'
+Error ids: NoQuantPlan, TokenizerNotFound, TokenizerInvalid, DatasetNotFound, DatasetInvalid (with the line),
+DatasetColumnNotFound, DatasetColumnNotText, NotEnoughCalibrationData, NonFiniteActivation (naming the layer and
+module), ForwardNotSupported (an architecture the engine cannot run), DeviceNotAvailable, TorchNotAvailable.
+
+Write-Progress shows the layer being run, the percentage and the time remaining; -Verbose tells the data, the settings
+and the expert coverage per layer.
+'@
+
+    RelatedLinks = @('Set-QuantConfig', 'Export-Nvfp4', 'Get-QuantPlan', 'about_ModelOptPS')
+}

@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using System.Management.Automation;
+using ModelOptPS.Engine.Calibration;
+using ModelOptPS.Engine.Data;
+using ModelOptPS.Engine.Errors;
+using ModelOptPS.Engine.Execution;
+using ModelOptPS.Engine.Model;
+using ModelOptPS.Engine.Quantization;
+
+namespace ModelOptPS.Cmdlets;
+
+/// <summary>
+/// <para type="synopsis">Measures activation ranges on calibration text and attaches them to the model.</para>
+/// <para type="description">Runs the unquantized model in TorchSharp (libtorch), layer by layer from the memory-mapped
+/// checkpoint, over calibration text (the built-in corpus, or -Dataset), and records for every Linear the largest |x|
+/// at its input (ModelOpt's max calibration) and how many tokens each expert saw. The model flows on with the
+/// statistics attached, ready for Export-Nvfp4; the run's report is in $model.CalibrationReport and -ReportVariable.</para>
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "Calibration")]
+[OutputType(typeof(HFModel))]
+public sealed class InvokeCalibrationCommand : ModelOptCmdlet
+{
+    private readonly CancellationTokenSource _stop = new();
+
+    /// <summary>The model from Set-QuantConfig.</summary>
+    [Parameter(Mandatory = true, ValueFromPipeline = true)]
+    public HFModel InputObject { get; set; } = null!;
+
+    /// <summary>Calibration data: a .txt/.md file, a .jsonl file (text or chat messages) or a .parquet file.</summary>
+    [Parameter(Position = 0)]
+    [ValidateNotNullOrEmpty]
+    public string? Dataset { get; set; }
+
+    /// <summary>The JSONL field or Parquet column with the text (default 'text').</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Column { get; set; }
+
+    /// <summary>Number of calibration sequences (default 64).</summary>
+    [Parameter]
+    [ValidateRange(1, 100_000)]
+    public int NumSamples { get; set; } = new SequenceOptions().NumSamples;
+
+    /// <summary>Tokens per sequence (default 256).</summary>
+    [Parameter]
+    [ValidateRange(1, 1_000_000)]
+    public int SequenceLength { get; set; } = new SequenceOptions().SequenceLength;
+
+    /// <summary>Sequences run through a layer at once (default 16); bounds activation memory.</summary>
+    [Parameter]
+    [ValidateRange(1, 100_000)]
+    public int BatchSize { get; set; } = 16;
+
+    /// <summary>Seed of the document order (default 1234): the same seed gives the same statistics.</summary>
+    [Parameter]
+    public int Seed { get; set; } = new SequenceOptions().Seed;
+
+    /// <summary>Also pass every token through every expert for statistics; only routed outputs feed the next layer.</summary>
+    [Parameter]
+    public SwitchParameter AllExperts { get; set; }
+
+    /// <summary>libtorch device: cpu (default) or cuda (needs a CUDA build of libtorch).</summary>
+    [Parameter]
+    [ValidateSet("cpu", "cuda")]
+    public string Device { get; set; } = "cpu";
+
+    /// <summary>Name of a variable (without $) that receives the calibration report.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? ReportVariable { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        if (InputObject.Plan is null)
+        {
+            InputObject.Plan = QuantPlanner.Plan(InputObject, Presets.Get(Presets.Default));
+            WriteWarning($"{InputObject.Name} has no plan; calibrating for {Presets.Default} (pipe through Set-QuantConfig to choose another).");
+        }
+        var options = new CalibrationOptions
+        {
+            DatasetPath = Dataset is null ? null : ResolvePath(Dataset),
+            Column = Column,
+            Sequences = new SequenceOptions { NumSamples = NumSamples, SequenceLength = SequenceLength, Seed = Seed },
+            AllExperts = AllExperts,
+            Device = Device,
+            TokensPerChunk = checked(BatchSize * SequenceLength),
+        };
+        WriteVerbose($"Calibrating {InputObject.Name} on {(Dataset ?? "the built-in corpus")}: {NumSamples} sequences of {SequenceLength} tokens, " +
+                     $"{BatchSize} at a time, seed {Seed}, device {Device}{(AllExperts ? ", every token through every expert" : "")}.");
+        try
+        {
+            var (statistics, report) = Calibrator.Run(InputObject, options, new ProgressWriter(this, InputObject.Name), _stop.Token);
+            foreach (var warning in report.Warnings) WriteWarning(warning);
+            foreach (var coverage in report.ExpertCoverage) WriteVerbose(coverage.ToString());
+            WriteVerbose($"Calibrated: {report}.");
+            InputObject.Statistics = statistics;
+            InputObject.CalibrationReport = report;
+            if (ReportVariable is not null) SessionState.PSVariable.Set(ReportVariable, report);
+            WriteObject(InputObject);
+        }
+        catch (ModelOptException ex)
+        {
+            WriteError(ToErrorRecord(ex, InputObject));
+        }
+        catch (OperationCanceledException)
+        {
+            throw new PipelineStoppedException();
+        }
+        finally
+        {
+            WriteProgress(new ProgressRecord(2, "Invoke-Calibration", "Done") { RecordType = ProgressRecordType.Completed });
+        }
+    }
+
+    protected override void StopProcessing() => _stop.Cancel();
+
+    /// <summary>Layer-by-layer progress with time remaining; the runner reports on the pipeline thread.</summary>
+    private sealed class ProgressWriter(InvokeCalibrationCommand cmdlet, string model) : IProgress<RunnerProgress>
+    {
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private long _lastMs = -1000;
+
+        public void Report(RunnerProgress value)
+        {
+            if (_clock.ElapsedMilliseconds - _lastMs < 250 && value.LayersDone < value.LayerCount) return;
+            _lastMs = _clock.ElapsedMilliseconds;
+            var record = new ProgressRecord(2, "Invoke-Calibration", $"{model}: layer {value.LayersDone} of {value.LayerCount}, {value.Tokens} tokens")
+            {
+                PercentComplete = (int)Math.Clamp(value.PercentComplete, 0, 100),
+            };
+            if (value.Remaining is { } left) record.SecondsRemaining = (int)Math.Ceiling(left.TotalSeconds);
+            cmdlet.WriteProgress(record);
+        }
+    }
+}

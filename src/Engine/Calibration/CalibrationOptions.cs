@@ -1,0 +1,26 @@
+using ModelOptPS.Engine.Data;
+
+namespace ModelOptPS.Engine.Calibration;
+
+/// <summary>What to calibrate on and how to run it.</summary>
+public sealed record CalibrationOptions
+{
+    /// <summary>A text, JSONL or Parquet file; null for the built-in corpus (its training split).</summary>
+    public string? DatasetPath { get; init; }
+
+    /// <summary>The JSONL field or Parquet column holding the text (default <c>text</c>).</summary>
+    public string? Column { get; init; }
+
+    public SequenceOptions Sequences { get; init; } = new();
+
+    /// <summary>Also run every token through every expert for statistics (llm-compressor's moe_calibrate_all_experts).</summary>
+    public bool AllExperts { get; init; }
+
+    /// <summary>libtorch device: <c>cpu</c> (default) or <c>cuda</c> with a CUDA build of libtorch.</summary>
+    public string Device { get; init; } = "cpu";
+
+    /// <summary>Tokens run through a layer at once (bounds activation memory; the batch size in tokens).</summary>
+    public int TokensPerChunk { get; init; } = 4096;
+
+    public int? Threads { get; init; }
+}

@@ -1,0 +1,30 @@
+namespace ModelOptPS.Engine.Calibration;
+
+/// <summary>What a calibration run did: data, tokens, time, expert coverage, and anything the user should know.</summary>
+public sealed class CalibrationReport
+{
+    public required string Model { get; init; }
+    public required string Data { get; init; }
+    public required int Samples { get; init; }
+    public required int SequenceLength { get; init; }
+    public required long Tokens { get; init; }
+    public required bool AllExperts { get; init; }
+    public required TimeSpan Duration { get; init; }
+
+    /// <summary>Input quantizers that got an amax.</summary>
+    public required int QuantizersCalibrated { get; init; }
+
+    /// <summary>Per MoE layer, tokens per expert (routed, not the -AllExperts extra passes).</summary>
+    public required IReadOnlyList<ExpertCoverage> ExpertCoverage { get; init; }
+
+    public required IReadOnlyList<string> Warnings { get; init; }
+
+    public double TokensPerSecond => Duration.TotalSeconds > 0 ? Tokens / Duration.TotalSeconds : 0;
+
+    /// <summary>Experts, over all layers, that no calibration token was routed to.</summary>
+    public int IdleExperts => ExpertCoverage.Sum(c => c.Idle.Length);
+
+    public override string ToString() =>
+        $"{Tokens} tokens ({Samples} x {SequenceLength}) in {Duration.TotalSeconds:F1} s, {QuantizersCalibrated} input quantizers" +
+        (ExpertCoverage.Count > 0 ? $", {IdleExperts} idle experts in {ExpertCoverage.Count} MoE layers" : "");
+}

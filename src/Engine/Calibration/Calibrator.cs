@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using ModelOptPS.Engine.Data;
+using ModelOptPS.Engine.Errors;
+using ModelOptPS.Engine.Execution;
+using ModelOptPS.Engine.Model;
+using ModelOptPS.Engine.Quantization;
+
+namespace ModelOptPS.Engine.Calibration;
+
+/// <summary>
+/// Max calibration as ModelOpt does it: run representative text through the unquantized model, layer by layer from
+/// the memory-mapped checkpoint, and record the largest |x| at the input of every Linear. Returns the statistics
+/// without touching the model, so a cancelled run leaves it as it was.
+/// </summary>
+public static class Calibrator
+{
+    public static (CalibrationStatistics Statistics, CalibrationReport Report) Run(HFModel model, CalibrationOptions options,
+        IProgress<RunnerProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var plan = model.Plan ?? throw new ModelOptException("NoQuantPlan", ErrorKind.InvalidOperation,
+            $"Model '{model.Name}' has no quantization plan; pipe it through Set-QuantConfig first.", model.Path);
+        var clock = Stopwatch.StartNew();
+        var warnings = new List<string>();
+        var sequences = BuildSequences(model, options, warnings, out string dataDescription);
+
+        var collector = new StatisticsCollector(ExpertCounts(model));
+        using (var runner = ModelRunner.Create(model, new RunnerOptions
+               {
+                   Device = options.Device, AllExperts = options.AllExperts, Threads = options.Threads, TokensPerChunk = options.TokensPerChunk,
+               }))
+        {
+            runner.RunLayerwise(sequences, collector, progress, cancellationToken);
+        }
+
+        long tokens = sequences.Sum(s => (long)s.Length);
+        var amax = collector.InputAmax;
+        var coverage = collector.TokensPerExpert
+            .Select(kv => new ExpertCoverage(kv.Key, model.Modules.FirstOrDefault(m => m.Name.StartsWith(kv.Key, StringComparison.Ordinal))?.Layer, kv.Value))
+            .OrderBy(c => c.Layer).ThenBy(c => c.Experts, StringComparer.Ordinal)
+            .ToList();
+        foreach (var c in coverage.Where(c => c.Idle.Length > 0))
+            warnings.Add($"{c.Experts}: {c.Idle.Length} of {c.TokensPerExpert.Length} experts saw no calibration token (they get the layer's shared input scale; use more data or -AllExperts)");
+        var uncalibrated = NeededInputQuantizers(plan).Where(q => !(amax.TryGetValue(q, out float a) && a > 0)).ToList();
+        var outsideExperts = uncalibrated.Where(q => !q.Contains(".experts.", StringComparison.Ordinal)).ToList();
+        if (outsideExperts.Count > 0)
+            warnings.Add($"{outsideExperts.Count} quantized module input(s) got no calibration data (modules calibration does not run, e.g. under mtp. or the vision tower): " +
+                         $"{string.Join(", ", outsideExperts.Take(5))}{(outsideExperts.Count > 5 ? ", …" : "")}; export will refuse them");
+
+        var statistics = new CalibrationStatistics(amax, collector.TokensPerExpert, tokens, $"max calibration on {dataDescription}");
+        var report = new CalibrationReport
+        {
+            Model = model.Name, Data = dataDescription, Samples = sequences.Count, SequenceLength = options.Sequences.SequenceLength,
+            Tokens = tokens, AllExperts = options.AllExperts, Duration = clock.Elapsed, QuantizersCalibrated = amax.Count,
+            ExpertCoverage = coverage, Warnings = warnings,
+        };
+        return (statistics, report);
+    }
+
+    /// <summary>Input quantizers whose amax the export needs (modules and expert projections planned as W4A4).</summary>
+    public static IEnumerable<string> NeededInputQuantizers(QuantPlan plan) =>
+        plan.Modules.SelectMany(m => m.Kind == ModuleKind.FusedExperts
+                ? m.ExpertUnits.Where(u => u.Decision == QuantDecision.Nvfp4).Select(u => u.Input.Name)
+                : m.Decision == QuantDecision.Nvfp4 ? m.Quantizers.Where(q => q.Quantizer.Role == QuantizerRole.Input).Select(q => q.Name) : [])
+            .Distinct(StringComparer.Ordinal);
+
+    private static IReadOnlyList<long[]> BuildSequences(HFModel model, CalibrationOptions options, List<string> warnings, out string description)
+    {
+        using var tokenizer = TextTokenizer.Load(model.Path);
+        var documents = options.DatasetPath is null
+            ? CalibrationDocuments.BuiltIn(CorpusSplit.Train).ToList()
+            : CalibrationDocuments.FromFile(options.DatasetPath, options.Column, ChatRenderer.Detect(tokenizer.ChatTemplate));
+        description = options.DatasetPath is null ? "the built-in corpus (training split)" : $"'{options.DatasetPath}'";
+        var sequences = CalibrationSequences.Build(documents, tokenizer, options.Sequences);
+        if (sequences.Count == 0)
+            throw new ModelOptException("NotEnoughCalibrationData", ErrorKind.InvalidData,
+                $"{description} has fewer than {options.Sequences.SequenceLength} tokens ({documents.Count} documents); give more text or a shorter -SequenceLength.",
+                options.DatasetPath ?? model.Path);
+        if (sequences.Count < options.Sequences.NumSamples)
+            warnings.Add($"{description} gave only {sequences.Count} of the {options.Sequences.NumSamples} requested sequences of {options.Sequences.SequenceLength} tokens");
+        return sequences;
+    }
+
+    /// <summary>Experts container name to expert count, for fused and per-expert layouts.</summary>
+    private static Dictionary<string, int> ExpertCounts(HFModel model)
+    {
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var m in model.Modules)
+        {
+            if (m.Kind == ModuleKind.FusedExperts) counts[m.Name] = (int)m.ExpertCount!.Value;
+            else if (m.Expert is { } e)
+            {
+                string container = m.Name[..m.Name.LastIndexOf($".{e}.", StringComparison.Ordinal)];
+                counts[container] = Math.Max(counts.GetValueOrDefault(container), e + 1);
+            }
+        }
+        return counts;
+    }
+}
