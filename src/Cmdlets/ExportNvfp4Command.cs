@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Management.Automation;
 using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Export;
@@ -57,10 +56,17 @@ public sealed class ExportNvfp4Command : ModelOptCmdlet
         if (!ShouldProcess(target, $"Write {what}")) return;
 
         var options = new ExportOptions { Format = Format, Force = Force, MaxShardBytes = MaxShardSize, Order = ScaleOrder, ProducerVersion = ModuleVersion() };
+        var progress = new PipelineProgress<ExportProgress>(this, 1, $"Export-Nvfp4 {InputObject.Name}", (p, record) =>
+        {
+            record.StatusDescription = $"{p.Stage}: {Display.Bytes(p.BytesWritten)} of {Display.Bytes(p.TotalBytes)}";
+            record.CurrentOperation = p.Tensor;
+            record.PercentComplete = p.TotalBytes > 0 ? (int)Math.Clamp(100 * p.BytesWritten / p.TotalBytes, 0, 100) : 0;
+            return p.TotalBytes > 0 && p.BytesWritten == p.TotalBytes;
+        });
         WriteVerbose($"Exporting {InputObject.Name} to '{target}' as {Format} ({options.Order} scale order, shards up to {Display.Bytes(MaxShardSize)}).");
         try
         {
-            var result = CheckpointExporter.Export(InputObject, target, options, new ProgressWriter(this), _stop.Token);
+            var result = CheckpointExporter.Export(InputObject, target, options, progress, _stop.Token);
             foreach (var warning in result.Warnings) WriteWarning(warning);
             WriteVerbose($"Wrote {result.Files.Count} files, {result.TensorCount} tensors, {Display.Bytes(result.OutputSize)} " +
                          $"({result.SizeRatio:P0} of the source) in {result.Duration.TotalSeconds:F1} s.");
@@ -76,30 +82,11 @@ public sealed class ExportNvfp4Command : ModelOptCmdlet
         }
         finally
         {
-            WriteProgress(new ProgressRecord(1, "Export-Nvfp4", "Done") { RecordType = ProgressRecordType.Completed });
+            progress.Complete();
         }
     }
 
     protected override void StopProcessing() => _stop.Cancel();
 
     private string ModuleVersion() => MyInvocation.MyCommand.Module?.Version?.ToString() ?? "0.1.0";
-
-    /// <summary>Reports progress on the pipeline thread (the exporter calls it synchronously), at most 4 times a second.</summary>
-    private sealed class ProgressWriter(ExportNvfp4Command cmdlet) : IProgress<ExportProgress>
-    {
-        private readonly Stopwatch _clock = Stopwatch.StartNew();
-        private long _lastMs = -1000;
-
-        public void Report(ExportProgress value)
-        {
-            if (_clock.ElapsedMilliseconds - _lastMs < 250) return;
-            _lastMs = _clock.ElapsedMilliseconds;
-            int percent = value.TotalBytes > 0 ? (int)(100 * value.BytesWritten / value.TotalBytes) : 0;
-            cmdlet.WriteProgress(new ProgressRecord(1, "Export-Nvfp4", $"{value.Stage}: {Display.Bytes(value.BytesWritten)} of {Display.Bytes(value.TotalBytes)}")
-            {
-                PercentComplete = Math.Clamp(percent, 0, 100),
-                CurrentOperation = value.Tensor,
-            });
-        }
-    }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Management.Automation;
 using ModelOptPS.Engine.Calibration;
 using ModelOptPS.Engine.Data;
@@ -85,11 +84,18 @@ public sealed class InvokeCalibrationCommand : ModelOptCmdlet
             Device = Device,
             TokensPerChunk = checked(BatchSize * SequenceLength),
         };
+        var progress = new PipelineProgress<RunnerProgress>(this, 2, $"Invoke-Calibration {InputObject.Name}", (p, record) =>
+        {
+            record.StatusDescription = $"Layer {p.LayersDone} of {p.LayerCount}, {p.Tokens} tokens";
+            record.PercentComplete = (int)Math.Clamp(p.PercentComplete, 0, 100);
+            record.SecondsRemaining = p.Remaining is { } left ? (int)Math.Ceiling(left.TotalSeconds) : -1;
+            return p.LayersDone == p.LayerCount;
+        });
         WriteVerbose($"Calibrating {InputObject.Name} on {(Dataset ?? "the built-in corpus")}: {NumSamples} sequences of {SequenceLength} tokens, " +
                      $"{BatchSize} at a time, seed {Seed}, device {Device}{(AllExperts ? ", every token through every expert" : "")}.");
         try
         {
-            var (statistics, report) = Calibrator.Run(InputObject, options, new ProgressWriter(this, InputObject.Name), _stop.Token);
+            var (statistics, report) = Calibrator.Run(InputObject, options, progress, _stop.Token);
             foreach (var warning in report.Warnings) WriteWarning(warning);
             foreach (var coverage in report.ExpertCoverage) WriteVerbose(coverage.ToString());
             WriteVerbose($"Calibrated: {report}.");
@@ -108,28 +114,9 @@ public sealed class InvokeCalibrationCommand : ModelOptCmdlet
         }
         finally
         {
-            WriteProgress(new ProgressRecord(2, "Invoke-Calibration", "Done") { RecordType = ProgressRecordType.Completed });
+            progress.Complete();
         }
     }
 
     protected override void StopProcessing() => _stop.Cancel();
-
-    /// <summary>Layer-by-layer progress with time remaining; the runner reports on the pipeline thread.</summary>
-    private sealed class ProgressWriter(InvokeCalibrationCommand cmdlet, string model) : IProgress<RunnerProgress>
-    {
-        private readonly Stopwatch _clock = Stopwatch.StartNew();
-        private long _lastMs = -1000;
-
-        public void Report(RunnerProgress value)
-        {
-            if (_clock.ElapsedMilliseconds - _lastMs < 250 && value.LayersDone < value.LayerCount) return;
-            _lastMs = _clock.ElapsedMilliseconds;
-            var record = new ProgressRecord(2, "Invoke-Calibration", $"{model}: layer {value.LayersDone} of {value.LayerCount}, {value.Tokens} tokens")
-            {
-                PercentComplete = (int)Math.Clamp(value.PercentComplete, 0, 100),
-            };
-            if (value.Remaining is { } left) record.SecondsRemaining = (int)Math.Ceiling(left.TotalSeconds);
-            cmdlet.WriteProgress(record);
-        }
-    }
 }

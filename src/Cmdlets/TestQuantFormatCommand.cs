@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Management.Automation;
 using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Verification;
@@ -21,7 +20,6 @@ namespace ModelOptPS.Cmdlets;
 [OutputType(typeof(ModuleCheck), typeof(VerificationReport), typeof(bool))]
 public sealed class TestQuantFormatCommand : ModelOptCmdlet
 {
-    private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(200);
     private readonly CancellationTokenSource _stop = new();
 
     /// <summary>The checkpoint folder. Accepts strings, DirectoryInfo and Export-Nvfp4 results from the pipeline.</summary>
@@ -43,22 +41,14 @@ public sealed class TestQuantFormatCommand : ModelOptCmdlet
     {
         string folder = ResolvePath(Path);
         string? reference = string.IsNullOrEmpty(Reference) ? null : ResolvePath(Reference);
-        var progress = new ProgressRecord(1, $"Test-QuantFormat {folder}", "Reading the checkpoint");
-        var clock = Stopwatch.StartNew();
-        var options = new VerifyOptions
+        var progress = new PipelineProgress<VerificationProgress>(this, 3, $"Test-QuantFormat {folder}", (p, record) =>
         {
-            Log = WriteVerbose,
-            CancellationToken = _stop.Token,
-            Progress = new Reporter(p =>
-            {
-                if (clock.Elapsed < ProgressInterval && p.Done < p.Total) return;
-                clock.Restart();
-                progress.StatusDescription = $"Module {p.Done} of {p.Total}";
-                progress.CurrentOperation = p.Module;
-                progress.PercentComplete = (int)(100L * p.Done / p.Total);
-                WriteProgress(progress);
-            }),
-        };
+            record.StatusDescription = $"Module {p.Done} of {p.Total}";
+            record.CurrentOperation = p.Module;
+            record.PercentComplete = p.Total > 0 ? (int)(100L * p.Done / p.Total) : 0;
+            return p.Done == p.Total;
+        });
+        var options = new VerifyOptions { Log = WriteVerbose, CancellationToken = _stop.Token, Progress = progress };
         VerificationReport report;
         try
         {
@@ -76,8 +66,7 @@ public sealed class TestQuantFormatCommand : ModelOptCmdlet
         }
         finally
         {
-            progress.RecordType = ProgressRecordType.Completed;
-            WriteProgress(progress);
+            progress.Complete();
         }
         WriteVerbose(report.Summary);
         if (Quiet)
@@ -90,10 +79,4 @@ public sealed class TestQuantFormatCommand : ModelOptCmdlet
     }
 
     protected override void StopProcessing() => _stop.Cancel();
-
-    /// <summary>Reports on the calling thread (the verifier reports from the pipeline thread, where Write-Progress is allowed).</summary>
-    private sealed class Reporter(Action<VerificationProgress> report) : IProgress<VerificationProgress>
-    {
-        public void Report(VerificationProgress value) => report(value);
-    }
 }

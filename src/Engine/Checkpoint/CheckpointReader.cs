@@ -53,12 +53,7 @@ public sealed class CheckpointReader : IDisposable
 
     public static CheckpointReader Open(string folder)
     {
-        folder = Path.GetFullPath(folder);
-        if (!Directory.Exists(folder))
-            throw new ModelOptException(ErrorIds.CheckpointFolderNotFound, ErrorKind.ObjectNotFound,
-                File.Exists(folder)
-                    ? $"'{folder}' is a file; give the checkpoint folder that holds config.json and the safetensors files."
-                    : $"The checkpoint folder '{folder}' does not exist.", folder);
+        folder = RequireFolder(folder);
         var config = ModelConfig.Load(Path.Combine(folder, ModelConfig.FileName));
         var indexPath = Path.Combine(folder, CheckpointWriter.IndexFileName);
         var index = File.Exists(indexPath) ? CheckpointIndex.Load(indexPath) : null;
@@ -92,6 +87,18 @@ public sealed class CheckpointReader : IDisposable
             foreach (var s in shards) s.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The full path of an existing checkpoint folder, or <see cref="ErrorIds.CheckpointFolderNotFound"/>.</summary>
+    public static string RequireFolder(string folder)
+    {
+        folder = Path.GetFullPath(folder);
+        if (!Directory.Exists(folder))
+            throw new ModelOptException(ErrorIds.CheckpointFolderNotFound, ErrorKind.ObjectNotFound,
+                File.Exists(folder)
+                    ? $"'{folder}' is a file; give the checkpoint folder that holds config.json and the safetensors files."
+                    : $"The checkpoint folder '{folder}' does not exist.", folder);
+        return folder;
     }
 
     private static List<string> FindUnindexedShards(string folder)

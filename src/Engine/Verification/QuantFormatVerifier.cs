@@ -18,12 +18,7 @@ public static class QuantFormatVerifier
     public static VerificationReport Verify(string folder, string? referenceFolder = null, VerifyOptions? options = null)
     {
         options ??= VerifyOptions.Default;
-        folder = Path.GetFullPath(folder);
-        if (!Directory.Exists(folder))
-            throw new ModelOptException(ErrorIds.CheckpointFolderNotFound, ErrorKind.ObjectNotFound,
-                File.Exists(folder)
-                    ? $"'{folder}' is a file; give the checkpoint folder that holds config.json and the safetensors files."
-                    : $"The checkpoint folder '{folder}' does not exist.", folder);
+        folder = CheckpointReader.RequireFolder(folder);
         using var source = referenceFolder is null ? null : CheckpointReader.Open(referenceFolder);
         var reference = source is null ? null : new ReferenceComparison(new ReferenceMap(source), options.CancellationToken);
 
