@@ -1,0 +1,84 @@
+# Help for Test-QuantFormat; see _Template.psd1 for the format and build/New-ModuleHelp.ps1 for how it is checked.
+@{
+    Synopsis     = 'Checks that a folder is a loadable NVFP4 checkpoint that encodes its source.'
+
+    Description  = @'
+Test-QuantFormat checks a ModelOpt or compressed-tensors NVFP4 checkpoint against the contract the inference engines
+rely on, independently of how it was written (it shares no code with Export-Nvfp4's writer):
+
+- the config files: quantization_config and hf_quant_config.json, quant_algo, a non-null architectures;
+- the index and shards: every index entry present, every tensor indexed, well-formed shards;
+- every module: NVFP4 tensors with the right dtype and shape, finite positive scales, no NaN block scales, an
+  input_scale for W4A4, and no module the config declares quantized still stored in bf16 (the silent failure this
+  project exists to stop) - nor a checkpoint with nothing quantized at all;
+- the scales engines fuse: q/k/v and gate/up (Mixtral w1/w3) with identical weight_scale_2 and input_scale, and all
+  experts of a layer with identical input scales;
+- the exclusion list in both directions, matched the way vLLM, SGLang and TensorRT-LLM match it: no entry that matches
+  nothing, no unquantized Linear left unlisted.
+
+With -Reference (the source checkpoint) it also compares every unquantized tensor with the source byte for byte,
+dequantizes every NVFP4 weight and checks it against NVFP4's error bound - which names swapped nibbles, transposed
+block scales, swapped gate/up halves and experts out of order - and reports each module's relative RMS error and SQNR.
+
+It writes one object per check (Status Pass, Warn or Fail, with the error id and reason), then a summary report; with
+-Quiet only $true or $false. A failing checkpoint is a result, not an error: only a missing folder or an unreadable
+reference writes an ErrorRecord. An Export-Nvfp4 result piped in supplies both -Path and -Reference.
+'@
+
+    Parameters   = @{
+        Path      = 'The checkpoint folder to check. Accepts strings, DirectoryInfo objects and Export-Nvfp4 results from the pipeline.'
+        Reference = @'
+The source checkpoint the folder was exported from. Enables the byte-for-byte comparison of unquantized tensors, the
+error-bound check of every NVFP4 weight, and the error statistics. An Export-Nvfp4 result's SourcePath binds here.
+'@
+        Quiet     = 'Return only $true (no check failed) or $false, for runbooks and Pester assertions.'
+    }
+
+    Inputs       = @{
+        'System.String' = 'A checkpoint folder path, or an object with a Path (or FullName) property, such as an Export-Nvfp4 result.'
+    }
+
+    Outputs      = @{
+        'ModelOptPS.Engine.Verification.ModuleCheck'        = 'One per module and per checkpoint-level check: Name, Scope, Expected, Found, Status, ErrorId, Reason; with -Reference also RelativeRmsError and SqnrDb.'
+        'ModelOptPS.Engine.Verification.VerificationReport' = 'The summary: Passed, Format, QuantAlgo, counts, Failures, error statistics and WorstModule.'
+        'System.Boolean'                                    = 'With -Quiet: $true when no check failed.'
+    }
+
+    Examples     = @(
+        @{
+            Title   = 'Verify an export in a runbook'
+            Code    = @'
+Import-HFModel ./ckpt | Set-QuantConfig -Preset W4A16_NVFP4 | Export-Nvfp4 ./out-check
+if (-not (Test-QuantFormat ./out-check -Reference ./ckpt -Quiet)) { throw 'The export is not a valid NVFP4 checkpoint.' }
+'@
+            Remarks = 'Exports weight-only NVFP4, then fails the runbook unless every check passes.'
+        }
+        @{
+            Title   = 'See what failed and why'
+            Code    = @'
+Import-HFModel ./ckpt | Set-QuantConfig -Preset W4A16_NVFP4 | Export-Nvfp4 ./out-report |
+    Test-QuantFormat | Where-Object Status -NE 'Pass' | Format-Table Name, Status, ErrorId, Reason
+'@
+            Remarks = 'The export result pipes in as both -Path and -Reference; the table lists any warnings or failures with their reasons.'
+        }
+        @{
+            Title   = 'Quality per module'
+            Code    = @'
+Import-HFModel ./ckpt | Set-QuantConfig -Preset W4A16_NVFP4 | Export-Nvfp4 ./out-sqnr | Out-Null
+Test-QuantFormat ./out-sqnr -Reference ./ckpt | Where-Object SqnrDb |
+    Sort-Object SqnrDb | Select-Object -First 5 Name, SqnrDb, RelativeRmsError
+'@
+            Remarks = 'Lists the five quantized modules with the lowest signal-to-quantization-noise ratio.'
+        }
+    )
+
+    Notes        = @'
+Check error ids include CheckpointNotQuantized, NothingQuantized, NotQuantized, MissingWeightScale2, MissingInputScale,
+InvalidScale, NaNBlockScale, FusedScaleMismatch, ExpertInputScaleMismatch, ExcludeMatchesNothing,
+UnlistedUnquantizedLinear, IndexTensorMissing, TensorNotInIndex, TensorModified, NibblesSwapped, BlockScalesTransposed,
+WeightsOfOtherModule and QuantizationErrorOutOfBound (see the ErrorId of each check). The cmdlet itself writes
+CheckpointFolderNotFound for a missing folder.
+'@
+
+    RelatedLinks = @('Export-Nvfp4', 'Import-HFModel', 'about_ModelOptPS')
+}
