@@ -1,6 +1,6 @@
 # Help for Test-QuantFormat; see _Template.psd1 for the format and build/New-ModuleHelp.ps1 for how it is checked.
 @{
-    Synopsis     = 'Checks that a folder is a loadable NVFP4 checkpoint that encodes its source.'
+    Synopsis     = 'Checks a folder is a loadable NVFP4 checkpoint that encodes its source.'
 
     Description  = @'
 Test-QuantFormat checks a ModelOpt or compressed-tensors NVFP4 checkpoint against the contract the inference engines
