@@ -29,7 +29,10 @@ internal sealed class ForwardBenchmark : IBenchmark
             var memory = Memory(context, Path.Combine(root, "large"));
             var throughput = Throughput(context, Path.Combine(root, "small"));
             var dispatch = Dispatch(context, Path.Combine(root, "small"));
-            Console.WriteLine($"wrote {context.WriteJson(Name, new { torch_threads = get_num_threads(), throughput, dispatch, memory })}");
+            // The load average tells whether other work shared the cores (libtorch's thread pool suffers badly when it does).
+            string load = File.ReadAllText("/proc/loadavg").Trim();
+            Console.WriteLine($"torch threads {get_num_threads()}, load average {load}");
+            Console.WriteLine($"wrote {context.WriteJson(Name, new { torch_threads = get_num_threads(), load_average = load, throughput, dispatch, memory })}");
         }
         finally
         {
@@ -53,12 +56,22 @@ internal sealed class ForwardBenchmark : IBenchmark
         {
             using var runner = ModelRunner.Create(model, options);
             var timing = BenchContext.Measure(() => runner.RunLayerwise(sequences, observer()), 1, context.Quick ? 1 : 3, 0);
-            rows.Add([name, $"{timing.MedianSeconds:F2}", $"{timing.BestSeconds:F2}", $"{tokens / timing.MedianSeconds:F0}"]);
-            results[name] = new { tokens, median_seconds = timing.MedianSeconds, best_seconds = timing.BestSeconds, tokens_per_second = tokens / timing.MedianSeconds };
+            string key = $"{name}, {get_num_threads()} thread(s)";
+            rows.Add([key, $"{timing.MedianSeconds:F2}", $"{timing.BestSeconds:F2}", $"{tokens / timing.MedianSeconds:F0}"]);
+            results[key] = new { tokens, median_seconds = timing.MedianSeconds, best_seconds = timing.BestSeconds, tokens_per_second = tokens / timing.MedianSeconds };
         }
-        Measure("forward, no observer", new RunnerOptions(), () => null);
-        Measure("forward + amax observer", new RunnerOptions(), () => new AmaxObserver());
-        Measure("all experts + amax observer", new RunnerOptions { AllExperts = true }, () => new AmaxObserver());
+
+        // Also on one thread: on a machine shared with other work, libtorch's pool waits at a barrier in every op and a
+        // multi-threaded run can be many times slower than a single-threaded one.
+        int threads = get_num_threads();
+        foreach (int count in new[] { threads, 1 }.Distinct())
+        {
+            set_num_threads(count);
+            Measure("forward, no observer", new RunnerOptions(), () => null);
+            Measure("forward + amax observer", new RunnerOptions(), () => new AmaxObserver());
+            Measure("all experts + amax observer", new RunnerOptions { AllExperts = true }, () => new AmaxObserver());
+        }
+        set_num_threads(threads);
         BenchContext.PrintTable(["run", "median s", "best s", "tokens/s"], rows);
         return results;
     }
