@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using ModelOptPS.Engine.Checkpoint;
+using ModelOptPS.Engine.Data;
+using ModelOptPS.Engine.Errors;
+using ModelOptPS.Engine.Execution;
+using ModelOptPS.Engine.Model;
+using static TorchSharp.torch;
+
+namespace ModelOptPS.Engine.Quality;
+
+/// <summary>Progress of a quality measurement: sequences done of all.</summary>
+public readonly record struct QualityProgress(int SequencesDone, int Sequences);
+
+/// <summary>
+/// Compares a model with its NVFP4 form on held-out text: perplexity of each, mean KL divergence of the next-token
+/// distributions, top-1 agreement. The quantized form runs as an NVFP4 engine computes it: dequantized NVFP4 weights,
+/// and for W4A4 activations quantized per 16-element block against the calibrated input scale.
+/// </summary>
+public static class QualityMeasurer
+{
+    /// <summary>Measures the form a plan (and its calibration statistics) defines, before export.</summary>
+    public static QualityReport MeasurePlanned(HFModel model, QualityOptions options, IProgress<QualityProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        var plan = model.Plan ?? throw new ModelOptException("NoQuantPlan", ErrorKind.InvalidOperation,
+            $"Model '{model.Name}' has no quantization plan; pipe it through Set-QuantConfig (and Invoke-Calibration) first.", model.Path);
+        return Measure(model, new PlannedQuantization(model, plan), options, progress, cancellationToken);
+    }
+
+    /// <summary>Measures an exported checkpoint, read back from disk, against the source it was exported from.</summary>
+    public static QualityReport MeasureExport(HFModel source, string exportFolder, QualityOptions options,
+        IProgress<QualityProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        using var export = CheckpointReader.Open(exportFolder);
+        if (!export.Tensors.Values.Any(t => t.Info.DType == Safetensors.DType.U8
+                && (t.Name.EndsWith(".weight", StringComparison.Ordinal) || t.Name.EndsWith(".weight_packed", StringComparison.Ordinal))))
+            throw new ModelOptException("NotAnNvfp4Checkpoint", ErrorKind.InvalidData,
+                $"'{export.Folder}' holds no NVFP4 weights; give the folder Export-Nvfp4 wrote.", export.Folder);
+        return Measure(source, new ExportedQuantization(export), options, progress, cancellationToken);
+    }
+
+    private static QualityReport Measure(HFModel model, IQuantizedForm form, QualityOptions options,
+        IProgress<QualityProgress>? progress, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var (sequences, data) = HeldOutSequences(model, options);
+        long vocab = model.VocabSize ?? model.Checkpoint.GetTensor(model.Modules.First(m => m.Kind == ModuleKind.Embedding).Primary.Name).Info.Shape[0];
+        int group = (int)Math.Clamp(options.LogitsBudgetBytes / (2L * options.Sequences.SequenceLength * vocab * sizeof(float)), 1, sequences.Count);
+
+        using var reference = ModelRunner.Create(model, new RunnerOptions { Device = options.Device });
+        using var quantized = ModelRunner.Create(model, new RunnerOptions
+        {
+            Device = options.Device,
+            WeightTransform = form.Weight,
+            ActivationTransform = (name, x) => form.InputScale(name) is { } scale ? Nvfp4Emulation.FakeQuantize(x, scale) : x,
+        });
+        var metrics = new NextTokenMetrics();
+        for (int start = 0; start < sequences.Count; start += group)
+        {
+            var batch = sequences.Skip(start).Take(group).ToList();
+            var referenceLogits = new Tensor[batch.Count];
+            try
+            {
+                reference.RunLayerwise(batch, null, null, cancellationToken, (i, logits) => referenceLogits[i] = logits.clone().DetachFromDisposeScope());
+                quantized.RunLayerwise(batch, null, null, cancellationToken, (i, logits) => metrics.Add(batch[i], referenceLogits[i], logits));
+            }
+            finally
+            {
+                foreach (var t in referenceLogits) t?.Dispose();
+            }
+            progress?.Report(new QualityProgress(start + batch.Count, sequences.Count));
+        }
+        return new QualityReport
+        {
+            Model = model.Name, Quantized = form.Description, Scheme = form.Scheme, Data = data, Sequences = sequences.Count,
+            Positions = metrics.Positions, ReferencePerplexity = metrics.ReferencePerplexity, QuantizedPerplexity = metrics.QuantizedPerplexity,
+            MeanKl = metrics.MeanKl, Top1Agreement = metrics.Top1Agreement, Duration = clock.Elapsed,
+        };
+    }
+
+    private static (IReadOnlyList<long[]> Sequences, string Data) HeldOutSequences(HFModel model, QualityOptions options)
+    {
+        using var tokenizer = TextTokenizer.Load(model.Path);
+        var documents = options.DatasetPath is null
+            ? CalibrationDocuments.BuiltIn(CorpusSplit.HeldOut).ToList()
+            : CalibrationDocuments.FromFile(options.DatasetPath, options.Column, ChatRenderer.Detect(tokenizer.ChatTemplate));
+        string data = options.DatasetPath is null ? "the built-in corpus (held-out split)" : $"'{options.DatasetPath}'";
+        var sequences = CalibrationSequences.Build(documents, tokenizer, options.Sequences);
+        if (sequences.Count == 0)
+            throw new ModelOptException("NotEnoughEvaluationData", ErrorKind.InvalidData,
+                $"{data} has fewer than {options.Sequences.SequenceLength} tokens; give more text or a shorter -SequenceLength.", options.DatasetPath ?? model.Path);
+        return (sequences, data);
+    }
+}
