@@ -17,6 +17,7 @@
         'Invoke-Calibration'
         'Export-Nvfp4'
         'Test-QuantFormat'
+        'Measure-QuantQuality'
         'Get-ModelOptEnvironment'
     )
     FunctionsToExport    = @()

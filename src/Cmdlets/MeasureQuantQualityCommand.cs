@@ -1,0 +1,118 @@
+using System.Management.Automation;
+using ModelOptPS.Engine.Data;
+using ModelOptPS.Engine.Errors;
+using ModelOptPS.Engine.Model;
+using ModelOptPS.Engine.Quality;
+
+namespace ModelOptPS.Cmdlets;
+
+/// <summary>
+/// <para type="synopsis">Measures how much quality NVFP4 costs a model on held-out text.</para>
+/// <para type="description">Runs the source model and its NVFP4 form on the same held-out text and reports perplexity
+/// of each, the mean KL divergence of their next-token distributions and top-1 agreement. The NVFP4 form is computed as
+/// an NVFP4 engine computes it: dequantized NVFP4 weights and, for W4A4, activations quantized per 16-element block
+/// against the calibrated input scale. Give either a model from Set-QuantConfig (and Invoke-Calibration), or an
+/// exported folder with -Path and its source with -Reference, which also proves the export decodes.</para>
+/// </summary>
+[Cmdlet(VerbsDiagnostic.Measure, "QuantQuality", DefaultParameterSetName = ModelSet)]
+[OutputType(typeof(QualityReport))]
+public sealed class MeasureQuantQualityCommand : ModelOptCmdlet
+{
+    private const string ModelSet = "Model";
+    private const string ExportSet = "Export";
+    private readonly CancellationTokenSource _stop = new();
+
+    /// <summary>A model with a plan (and statistics for W4A4).</summary>
+    [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = ModelSet)]
+    public HFModel InputObject { get; set; } = null!;
+
+    /// <summary>An exported NVFP4 checkpoint folder (an Export-Nvfp4 result pipes in as -Path and -Reference).</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = ExportSet)]
+    [ValidateNotNullOrEmpty]
+    public string Path { get; set; } = "";
+
+    /// <summary>The source checkpoint the export was made from.</summary>
+    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = ExportSet)]
+    [Alias("SourcePath")]
+    [ValidateNotNullOrEmpty]
+    public string Reference { get; set; } = "";
+
+    /// <summary>Evaluation text file (.txt, .jsonl, .parquet); the built-in corpus's held-out split by default.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Dataset { get; set; }
+
+    /// <summary>The JSONL field or Parquet column with the text (default 'text').</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Column { get; set; }
+
+    /// <summary>Number of evaluation sequences (default 16).</summary>
+    [Parameter]
+    [ValidateRange(1, 100_000)]
+    public int NumSamples { get; set; } = new QualityOptions().Sequences.NumSamples;
+
+    /// <summary>Tokens per evaluation sequence (default 256).</summary>
+    [Parameter]
+    [ValidateRange(2, 1_000_000)]
+    public int SequenceLength { get; set; } = new QualityOptions().Sequences.SequenceLength;
+
+    /// <summary>Seed of the document order.</summary>
+    [Parameter]
+    public int Seed { get; set; } = new QualityOptions().Sequences.Seed;
+
+    /// <summary>libtorch device: cpu (default) or cuda.</summary>
+    [Parameter]
+    [ValidateSet("cpu", "cuda")]
+    public string Device { get; set; } = "cpu";
+
+    protected override void ProcessRecord()
+    {
+        var options = new QualityOptions
+        {
+            DatasetPath = Dataset is null ? null : ResolvePath(Dataset),
+            Column = Column,
+            Sequences = new SequenceOptions { NumSamples = NumSamples, SequenceLength = SequenceLength, Seed = Seed },
+            Device = Device,
+        };
+        var progress = new PipelineProgress<QualityProgress>(this, 4, "Measure-QuantQuality", (p, record) =>
+        {
+            record.StatusDescription = $"Sequences {p.SequencesDone} of {p.Sequences} (reference and NVFP4)";
+            record.PercentComplete = 100 * p.SequencesDone / p.Sequences;
+            return p.SequencesDone == p.Sequences;
+        });
+        HFModel? source = null;
+        try
+        {
+            QualityReport report;
+            if (ParameterSetName == ModelSet)
+            {
+                WriteVerbose($"Measuring {InputObject.Name} against its planned NVFP4 form on {Dataset ?? "the built-in corpus's held-out split"}.");
+                report = QualityMeasurer.MeasurePlanned(InputObject, options, progress, _stop.Token);
+            }
+            else
+            {
+                source = ModelImporter.Import(ResolvePath(Reference));
+                WriteVerbose($"Measuring the export '{ResolvePath(Path)}' (read back from disk) against '{source.Path}'.");
+                report = QualityMeasurer.MeasureExport(source, ResolvePath(Path), options, progress, _stop.Token);
+            }
+            WriteVerbose(report.ToString());
+            WriteObject(report);
+        }
+        catch (ModelOptException ex)
+        {
+            WriteError(ToErrorRecord(ex, ParameterSetName == ModelSet ? InputObject : Path));
+        }
+        catch (OperationCanceledException)
+        {
+            throw new PipelineStoppedException();
+        }
+        finally
+        {
+            source?.Dispose();
+            progress.Complete();
+        }
+    }
+
+    protected override void StopProcessing() => _stop.Cancel();
+}
