@@ -1,28 +1,51 @@
 <#
 .SYNOPSIS
-    The main job on the shipped sample, end to end, with a short readable summary.
+    The whole job on the shipped sample model: import, plan, calibrate, export, verify, and what NVFP4 cost.
 .DESCRIPTION
-    Until the trained sample model lands (issue 7), the demo generates the fused-expert Qwen3.5-MoE test
-    checkpoint (architectures: null, vision tower, MTP head) and shows what ModelOptPS sees in it.
+    Runs on sample/qwen3-moe-tiny (a Qwen3-MoE trained by this project on the built-in corpus) and prints a short
+    summary. Writes only under -WorkFolder.
 #>
 param(
     [Parameter(Mandatory)] [string] $ModulePath,
+    [string] $Sample = (Join-Path $PSScriptRoot '../sample/qwen3-moe-tiny'),
     [string] $WorkFolder = (Join-Path ([IO.Path]::GetTempPath()) 'modeloptps-demo')
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath -Force
-Add-Type -Path (Join-Path $PSScriptRoot '../tests/Fixtures/bin/Release/net10.0/ModelOptPS.Fixtures.dll')
-
+$clock = [Diagnostics.Stopwatch]::StartNew()
 Remove-Item $WorkFolder -Recurse -Force -ErrorAction Ignore
-$source = Join-Path $WorkFolder 'qwen3_5_moe'
-[ModelOptPS.Fixtures.TinyCheckpoints]::Write('qwen3_5_moe', $source, $null, 1234, 200000) | Out-Null
+$out = Join-Path $WorkFolder 'qwen3-moe-tiny-nvfp4'
 
-Write-Host "`n== Import-HFModel $source" -ForegroundColor Cyan
-$model = Import-HFModel $source
-$model | Format-List
+function Write-Section([string] $Title) { Write-Host "`n== $Title" -ForegroundColor Cyan }
 
-Write-Host '== Modules by section and kind' -ForegroundColor Cyan
-$model.Modules | Group-Object Section, Kind | Sort-Object Name | Format-Table Count, Name -AutoSize
+Write-Section "Import-HFModel $Sample"
+$model = Import-HFModel $Sample
+$model | Format-List Name, Architecture, LayerCount, ExpertCount, ParameterCount, SourceDType, SizeOnDisk
 
-Write-Host '== Fused experts' -ForegroundColor Cyan
-$model.Modules | Where-Object Kind -EQ 'FusedExperts' | Format-Table
+Write-Section 'Set-QuantConfig -Preset NVFP4_DEFAULT'
+$model = $model | Set-QuantConfig -Preset NVFP4_DEFAULT
+$plan = $model | Get-QuantPlan
+"{0} modules quantized to NVFP4; left unquantized, by the rule that decided:" -f ($plan | Where-Object IsQuantized).Count
+$plan | Where-Object { -not $_.IsQuantized } |
+    Group-Object { if ($_.DecidedBy) { "'{0}' ({1})" -f $_.DecidedBy.Pattern, $_.DecidedBy.Source } else { $_.Reason } } |
+    Sort-Object Count -Descending | Format-Table @{ n = 'Modules'; e = 'Count' }, @{ n = 'Why'; e = 'Name' } -AutoSize
+
+Write-Section 'Invoke-Calibration (built-in corpus, training split)'
+$model = $model | Invoke-Calibration -NumSamples 32 -SequenceLength 256 -ReportVariable calibration
+"{0} tokens in {1:F1} s ({2:F0} tokens/s); {3} input quantizers calibrated" -f $calibration.Tokens, $calibration.Duration.TotalSeconds, $calibration.TokensPerSecond, $calibration.QuantizersCalibrated
+$calibration.ExpertCoverage | Format-Table Experts, @{ n = 'Min'; e = 'Min' }, Median, Max, @{ n = 'Idle experts'; e = { $_.Idle.Count } } -AutoSize
+
+Write-Section "Export-Nvfp4 $out"
+$export = $model | Export-Nvfp4 $out
+"{0} files, {1} tensors: {2:N1} MB -> {3:N1} MB ({4:P0}); {5} NVFP4 modules; exclude_modules: {6}" -f $export.Files.Count, $export.TensorCount,
+    ($export.SourceSize / 1MB), ($export.OutputSize / 1MB), $export.SizeRatio, $export.QuantizedModules, ($export.ExcludedModules -join ', ')
+
+Write-Section 'Test-QuantFormat -Reference'
+$verdict = $export | Test-QuantFormat | Where-Object { $_ -is [ModelOptPS.Engine.Verification.VerificationReport] }
+$verdict.Summary
+if (-not $verdict.Passed) { $verdict.Failures | Format-Table Name, ErrorId, Reason -AutoSize; throw 'The export failed verification.' }
+
+Write-Section 'Measure-QuantQuality (held-out text, the export read back from disk)'
+$quality = $export | Measure-QuantQuality -NumSamples 16 -SequenceLength 256
+$quality | Format-List
+"Demo finished in {0:F0} s." -f $clock.Elapsed.TotalSeconds
