@@ -16,11 +16,17 @@ public sealed record WeightUnit(
 {
     public DType DType => Source.Info.DType;
 
-    public int ByteLength => checked(Rows * Cols * DTypes.SizeOf(DType));
+    /// <summary>Bytes of the weight; above 2 GiB for the largest lm_heads, which are copied in pieces.</summary>
+    public long ByteLength => (long)Rows * Cols * DTypes.SizeOf(DType);
 
     public bool IsQuantized => Decision.IsQuantized();
 
-    public ReadOnlySpan<byte> Bytes() => Source.File.GetBytes(Source.Info, ByteOffset, ByteLength);
+    /// <summary>The weight's bytes as one span (the quantization kernels take spans of at most 2 GiB).</summary>
+    public ReadOnlySpan<byte> Bytes() => ByteLength <= int.MaxValue
+        ? Source.File.GetBytes(Source.Info, ByteOffset, (int)ByteLength)
+        : throw new ModelOptPS.Engine.Errors.ModelOptException("TensorTooLargeToQuantize", ModelOptPS.Engine.Errors.ErrorKind.NotImplemented,
+            $"'{OutputPrefix}.weight' is {ByteLength} bytes; NVFP4 quantization handles weights up to 2 GiB. Exclude it (-Exclude '{OutputPrefix}').",
+            Source.File.Path);
 
     /// <summary>The module's parent (<c>…self_attn</c>, <c>…mlp</c>, <c>…experts.3</c>).</summary>
     public string Parent => OutputPrefix[..Math.Max(0, OutputPrefix.LastIndexOf('.'))];
