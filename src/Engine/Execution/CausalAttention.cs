@@ -1,3 +1,4 @@
+using ModelOptPS.Engine.Torch;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -27,9 +28,9 @@ internal static class CausalAttention
     /// <summary>True where query i may attend key j: <c>0 ≤ i − j &lt; window</c>.</summary>
     private static Tensor WindowMask(long length, int window, Device device)
     {
-        Tensor i = arange(length, device: device).unsqueeze(1);
-        Tensor j = arange(length, device: device).unsqueeze(0);
+        Tensor i = arange(Scalars.Of(0L), Scalars.Of((long)length), Scalars.One, device: device).unsqueeze(1);
+        Tensor j = arange(Scalars.Of(0L), Scalars.Of((long)length), Scalars.One, device: device).unsqueeze(0);
         Tensor distance = i.sub(j);
-        return distance.ge(0).logical_and(distance.lt(window));
+        return distance.ge(Scalars.Of(0L)).logical_and(distance.lt(Scalars.Of((long)window)));
     }
 }

@@ -1,3 +1,4 @@
+using ModelOptPS.Engine.Torch;
 using ModelOptPS.Engine.Model;
 using static TorchSharp.torch;
 
@@ -17,14 +18,14 @@ internal sealed class DecoderLayer(Tensor inputNorm, Tensor postNorm, NormStyle 
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             Tensor x = hidden.narrow(0, batch.Offsets[s], batch.Lengths[s]);
-            x.add_(mixer.Forward(context, RmsNorm.Apply(x, inputNorm, eps, style)));
+            x.add_(mixer.Forward(context, RmsNorm.Apply(x, inputNorm, eps, style)), Scalars.One);
         }
         for (long start = 0; start < batch.TokenCount; start += tokensPerChunk)
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             Tensor h = hidden.narrow(0, start, Math.Min(tokensPerChunk, batch.TokenCount - start));
-            h.add_(feedForward.Forward(context, RmsNorm.Apply(h, postNorm, eps, style)));
+            h.add_(feedForward.Forward(context, RmsNorm.Apply(h, postNorm, eps, style)), Scalars.One);
         }
     }
 }

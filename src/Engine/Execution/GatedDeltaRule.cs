@@ -1,3 +1,4 @@
+using ModelOptPS.Engine.Torch;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using static TorchSharp.torch;
@@ -24,7 +25,7 @@ internal static class GatedDeltaRule
     {
         int length = (int)q.shape[0], heads = (int)q.shape[1], keyDim = (int)q.shape[2], valueDim = (int)v.shape[2];
         var problem = new Problem(
-            Floats(L2Normalize(q.to(ScalarType.Float32)).mul(1.0 / Math.Sqrt(keyDim))),
+            Floats(L2Normalize(q.to(ScalarType.Float32)).mul(Scalars.Of(1.0 / Math.Sqrt(keyDim)))),
             Floats(L2Normalize(k.to(ScalarType.Float32))),
             Floats(v.to(ScalarType.Float32)),
             Floats(g.to(ScalarType.Float32).exp()),
@@ -36,7 +37,7 @@ internal static class GatedDeltaRule
     }
 
     /// <summary>FLA's l2norm: <c>x · rsqrt(Σx² + 1e-6)</c> over the last dim.</summary>
-    public static Tensor L2Normalize(Tensor x) => x.mul(x.pow(2).sum([-1], keepdim: true).add(1e-6).rsqrt());
+    public static Tensor L2Normalize(Tensor x) => x.mul(x.square().sum([-1], keepdim: true).add(Scalars.Of(1e-6)).rsqrt());
 
     private static float[] Floats(Tensor t) => t.cpu().contiguous().data<float>().ToArray();
 

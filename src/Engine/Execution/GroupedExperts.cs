@@ -1,3 +1,4 @@
+using ModelOptPS.Engine.Torch;
 using static TorchSharp.torch;
 
 namespace ModelOptPS.Engine.Execution;
@@ -16,7 +17,7 @@ internal static class GroupedExperts
         Tensor slots = indices.reshape(-1);
         var (_, order) = slots.sort(0, false, true);
         long[] counts = slots.bincount(null, experts.Count).cpu().data<long>().ToArray();
-        Tensor tokenOfSlot = order.div(topK, rounding_mode: RoundingMode.floor);
+        Tensor tokenOfSlot = order.div(Scalars.Of((long)topK), rounding_mode: RoundingMode.floor);
         Tensor weightOfSlot = weights.reshape(-1).index_select(0, order).to(x.dtype).unsqueeze(1);
 
         Tensor output = zeros_like(x);
@@ -31,7 +32,7 @@ internal static class GroupedExperts
                 Tensor y = context.AllExperts
                     ? Expert(context, experts, e, x).index_select(0, tokens)
                     : Expert(context, experts, e, x.index_select(0, tokens));
-                output.index_add_(0, tokens, y.mul(weightOfSlot.narrow(0, start, count)), 1);
+                output.index_add_(0, tokens, y.mul(weightOfSlot.narrow(0, start, count)), Scalars.One);
             }
             start += count;
         }

@@ -1,3 +1,4 @@
+using ModelOptPS.Engine.Torch;
 using static TorchSharp.torch;
 
 namespace ModelOptPS.Engine.Execution;
@@ -25,7 +26,7 @@ internal sealed class MoeBlock(MoeWeights weights) : IFeedForward
         if (weights.Shared is { } shared)
         {
             Tensor sharedOutput = new SwiGluMlp(shared.Mlp).Forward(context, x);
-            output = output.add(context.Linear(shared.Gate, x).sigmoid().mul(sharedOutput));
+            output = output.add(context.Linear(shared.Gate, x).sigmoid().mul(sharedOutput), Scalars.One);
         }
         return output;
     }

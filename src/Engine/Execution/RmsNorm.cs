@@ -1,3 +1,4 @@
+using ModelOptPS.Engine.Torch;
 using ModelOptPS.Engine.Model;
 using static TorchSharp.torch;
 
@@ -13,7 +14,7 @@ internal static class RmsNorm
     {
         Tensor n = Normalize(x, eps);
         return style == NormStyle.Offset
-            ? n.mul(weight.to(ScalarType.Float32).add(1.0)).to(x.dtype)
+            ? n.mul(weight.to(ScalarType.Float32).add(Scalars.Of(1.0))).to(x.dtype)
             : weight.mul(n.to(x.dtype));
     }
 
@@ -21,6 +22,6 @@ internal static class RmsNorm
     public static Tensor Normalize(Tensor x, double eps)
     {
         Tensor x32 = x.to(ScalarType.Float32);
-        return x32.mul(x32.pow(2).mean([-1], keepdim: true).add(eps).rsqrt());
+        return x32.mul(x32.square().mean([-1], keepdim: true).add(Scalars.Of(eps)).rsqrt());
     }
 }

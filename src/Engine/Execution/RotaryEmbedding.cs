@@ -1,3 +1,4 @@
+using ModelOptPS.Engine.Torch;
 using ModelOptPS.Engine.Checkpoint;
 using static TorchSharp.torch;
 
@@ -78,10 +79,10 @@ internal sealed class RotaryEmbedding
     /// <summary>cos and sin [T, RotaryDim] for positions 0..T-1, computed in float32 and cast to <paramref name="type"/>.</summary>
     public (Tensor Cos, Tensor Sin) Table(long length, ScalarType type, Device device)
     {
-        Tensor positions = arange(length, ScalarType.Float32, device);
+        Tensor positions = arange(Scalars.Of(0L), Scalars.Of((long)length), Scalars.One, ScalarType.Float32, device);
         Tensor freqs = positions.unsqueeze(1).mul(tensor(_inverseFrequencies, device: device).unsqueeze(0));
         Tensor emb = cat([freqs, freqs], -1);
-        return (emb.cos().mul(AttentionScaling).to(type), emb.sin().mul(AttentionScaling).to(type));
+        return (emb.cos().mul(Scalars.Of(AttentionScaling)).to(type), emb.sin().mul(Scalars.Of(AttentionScaling)).to(type));
     }
 
     /// <summary>Rotates x [T, heads, D] with a table from <see cref="Table"/>.</summary>
@@ -90,7 +91,7 @@ internal sealed class RotaryEmbedding
         long d = RotaryDim;
         Tensor rotated = x.narrow(-1, 0, d);
         Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);
-        Tensor result = rotated.mul(c).add(RotateHalf(rotated).mul(s));
+        Tensor result = rotated.mul(c).add(RotateHalf(rotated).mul(s), Scalars.One);
         return d == x.shape[^1] ? result : cat([result, x.narrow(-1, d, x.shape[^1] - d)], -1);
     }
 

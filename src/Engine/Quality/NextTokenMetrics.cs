@@ -25,7 +25,7 @@ internal sealed class NextTokenMetrics
         var targets = tensor(tokens[1..], dtype: ScalarType.Int64).unsqueeze(1);
         _referenceNll -= p.gather(1, targets).sum().item<double>();
         _quantizedNll -= q.gather(1, targets).sum().item<double>();
-        _kl += (p.exp() * (p - q)).sum().item<double>();
+        _kl += p.exp().mul(p.sub(q)).sum().item<double>();
         _agree += p.argmax(1).eq(q.argmax(1)).sum().item<long>();
         Positions += predicted;
     }
