@@ -131,18 +131,17 @@ Describe 'Module help' {
 }
 
 Describe 'Help examples' {
-    # Each example runs in a fresh folder holding a checkpoint at ./ckpt, as the help's examples assume (here the tiny
-    # generated Qwen3-MoE; issue 7's sample model can take its place). Warnings are allowed; errors are not.
+    # Each example runs in a fresh folder holding the shipped sample model at ./ckpt, as the help's examples assume
+    # (a symbolic link: the examples only read it). Warnings are allowed; errors are not.
     BeforeAll {
-        Add-Type -Path $env:MODELOPTPS_FIXTURES
-        $script:ExampleCheckpoint = [ModelOptPS.Fixtures.TinyCheckpoints]::Write('qwen3_moe', (Join-Path $TestDrive 'ckpt'), $null, 1234, 10000000000)
+        $script:ExampleCheckpoint = Join-Path $RepoRoot 'sample/qwen3-moe-tiny'
     }
 
-    It 'example <Index> of <Name> runs' -ForEach $examples {
+    It 'example <Index> of <Name> runs on the sample model' -ForEach $examples {
         if ($Missing) { Set-ItResult -Skipped -Because "it calls $Missing, which this module does not have yet" }
         $folder = Join-Path $TestDrive "$Name-$Index"
         New-Item -ItemType Directory $folder | Out-Null
-        Copy-Item $ExampleCheckpoint (Join-Path $folder 'ckpt') -Recurse
+        New-Item -ItemType SymbolicLink -Path (Join-Path $folder 'ckpt') -Target $ExampleCheckpoint | Out-Null
         $WarningPreference = 'SilentlyContinue'
         Push-Location $folder
         try {
