@@ -28,7 +28,7 @@ $plan = $model | Get-QuantPlan
 "{0} modules quantized to NVFP4; left unquantized, by the rule that decided:" -f ($plan | Where-Object IsQuantized).Count
 $plan | Where-Object { -not $_.IsQuantized } |
     Group-Object { if ($_.DecidedBy) { "'{0}' ({1})" -f $_.DecidedBy.Pattern, $_.DecidedBy.Source } else { $_.Reason } } |
-    Sort-Object Count -Descending | Format-Table @{ n = 'Modules'; e = 'Count' }, @{ n = 'Why'; e = 'Name' } -AutoSize
+    Sort-Object Count -Descending | Format-Table @{ n = 'Modules'; e = 'Count' }, @{ n = 'Why'; e = 'Name' } -AutoSize -Wrap
 
 Write-Section 'Invoke-Calibration (built-in corpus, training split)'
 $model = $model | Invoke-Calibration -NumSamples 32 -SequenceLength 256 -ReportVariable calibration
@@ -46,6 +46,6 @@ $verdict.Summary
 if (-not $verdict.Passed) { $verdict.Failures | Format-Table Name, ErrorId, Reason -AutoSize; throw 'The export failed verification.' }
 
 Write-Section 'Measure-QuantQuality (held-out text, the export read back from disk)'
-$quality = $export | Measure-QuantQuality -NumSamples 16 -SequenceLength 256
+$quality = $export | Measure-QuantQuality -NumSamples 64 -SequenceLength 256
 $quality | Format-List
 "Demo finished in {0:F0} s." -f $clock.Elapsed.TotalSeconds
