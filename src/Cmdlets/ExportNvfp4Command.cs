@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Export;
 using ModelOptPS.Engine.Model;
 using ModelOptPS.Engine.Numerics;
@@ -18,8 +17,6 @@ namespace ModelOptPS.Cmdlets;
 [OutputType(typeof(ExportResult))]
 public sealed class ExportNvfp4Command : ModelOptCmdlet
 {
-    private readonly CancellationTokenSource _stop = new();
-
     /// <summary>The model from Set-QuantConfig (and Invoke-Calibration for W4A4 plans).</summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true)]
     public HFModel InputObject { get; set; } = null!;
@@ -64,29 +61,15 @@ public sealed class ExportNvfp4Command : ModelOptCmdlet
             return p.TotalBytes > 0 && p.BytesWritten == p.TotalBytes;
         });
         WriteVerbose($"Exporting {InputObject.Name} to '{target}' as {Format} ({options.Order} scale order, shards up to {Display.Bytes(MaxShardSize)}).");
-        try
+        RunEngine(InputObject, () =>
         {
-            var result = CheckpointExporter.Export(InputObject, target, options, progress, _stop.Token);
+            var result = CheckpointExporter.Export(InputObject, target, options, progress, StopToken);
             foreach (var warning in result.Warnings) WriteWarning(warning);
             WriteVerbose($"Wrote {result.Files.Count} files, {result.TensorCount} tensors, {Display.Bytes(result.OutputSize)} " +
                          $"({result.SizeRatio:P0} of the source) in {result.Duration.TotalSeconds:F1} s.");
             WriteObject(result);
-        }
-        catch (ModelOptException ex)
-        {
-            WriteError(ToErrorRecord(ex, InputObject));
-        }
-        catch (OperationCanceledException)
-        {
-            throw new PipelineStoppedException();
-        }
-        finally
-        {
-            progress.Complete();
-        }
+        }, progress.Complete);
     }
-
-    protected override void StopProcessing() => _stop.Cancel();
 
     private string ModuleVersion() => MyInvocation.MyCommand.Module?.Version?.ToString() ?? "0.1.0";
 }

@@ -1,7 +1,6 @@
 using System.Management.Automation;
 using ModelOptPS.Engine.Calibration;
 using ModelOptPS.Engine.Data;
-using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Execution;
 using ModelOptPS.Engine.Model;
 using ModelOptPS.Engine.Quantization;
@@ -19,8 +18,6 @@ namespace ModelOptPS.Cmdlets;
 [OutputType(typeof(HFModel))]
 public sealed class InvokeCalibrationCommand : ModelOptCmdlet
 {
-    private readonly CancellationTokenSource _stop = new();
-
     /// <summary>The model from Set-QuantConfig.</summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true)]
     public HFModel InputObject { get; set; } = null!;
@@ -93,9 +90,9 @@ public sealed class InvokeCalibrationCommand : ModelOptCmdlet
         });
         WriteVerbose($"Calibrating {InputObject.Name} on {(Dataset ?? "the built-in corpus")}: {NumSamples} sequences of {SequenceLength} tokens, " +
                      $"{BatchSize} at a time, seed {Seed}, device {Device}{(AllExperts ? ", every token through every expert" : "")}.");
-        try
+        RunEngine(InputObject, () =>
         {
-            var (statistics, report) = Calibrator.Run(InputObject, options, progress, _stop.Token);
+            var (statistics, report) = Calibrator.Run(InputObject, options, progress, StopToken);
             foreach (var warning in report.Warnings) WriteWarning(warning);
             foreach (var coverage in report.ExpertCoverage) WriteVerbose(coverage.ToString());
             WriteVerbose($"Calibrated: {report}.");
@@ -103,20 +100,7 @@ public sealed class InvokeCalibrationCommand : ModelOptCmdlet
             InputObject.CalibrationReport = report;
             if (ReportVariable is not null) SessionState.PSVariable.Set(ReportVariable, report);
             WriteObject(InputObject);
-        }
-        catch (ModelOptException ex)
-        {
-            WriteError(ToErrorRecord(ex, InputObject));
-        }
-        catch (OperationCanceledException)
-        {
-            throw new PipelineStoppedException();
-        }
-        finally
-        {
-            progress.Complete();
-        }
+        }, progress.Complete);
     }
 
-    protected override void StopProcessing() => _stop.Cancel();
 }

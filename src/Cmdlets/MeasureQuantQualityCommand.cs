@@ -1,6 +1,5 @@
 using System.Management.Automation;
 using ModelOptPS.Engine.Data;
-using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Model;
 using ModelOptPS.Engine.Quality;
 
@@ -20,8 +19,6 @@ public sealed class MeasureQuantQualityCommand : ModelOptCmdlet
 {
     private const string ModelSet = "Model";
     private const string ExportSet = "Export";
-    private readonly CancellationTokenSource _stop = new();
-
     /// <summary>A model with a plan (and statistics for W4A4).</summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = ModelSet)]
     public HFModel InputObject { get; set; } = null!;
@@ -82,37 +79,27 @@ public sealed class MeasureQuantQualityCommand : ModelOptCmdlet
             return p.SequencesDone == p.Sequences;
         });
         HFModel? source = null;
-        try
+        RunEngine(ParameterSetName == ModelSet ? InputObject : Path, () =>
         {
             QualityReport report;
             if (ParameterSetName == ModelSet)
             {
                 WriteVerbose($"Measuring {InputObject.Name} against its planned NVFP4 form on {Dataset ?? "the built-in corpus's held-out split"}.");
-                report = QualityMeasurer.MeasurePlanned(InputObject, options, progress, _stop.Token);
+                report = QualityMeasurer.MeasurePlanned(InputObject, options, progress, StopToken);
             }
             else
             {
                 source = ModelImporter.Import(ResolvePath(Reference));
                 WriteVerbose($"Measuring the export '{ResolvePath(Path)}' (read back from disk) against '{source.Path}'.");
-                report = QualityMeasurer.MeasureExport(source, ResolvePath(Path), options, progress, _stop.Token);
+                report = QualityMeasurer.MeasureExport(source, ResolvePath(Path), options, progress, StopToken);
             }
             WriteVerbose(report.ToString());
             WriteObject(report);
-        }
-        catch (ModelOptException ex)
-        {
-            WriteError(ToErrorRecord(ex, ParameterSetName == ModelSet ? InputObject : Path));
-        }
-        catch (OperationCanceledException)
-        {
-            throw new PipelineStoppedException();
-        }
-        finally
+        }, () =>
         {
             source?.Dispose();
             progress.Complete();
-        }
+        });
     }
 
-    protected override void StopProcessing() => _stop.Cancel();
 }

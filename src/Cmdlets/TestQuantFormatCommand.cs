@@ -20,8 +20,6 @@ namespace ModelOptPS.Cmdlets;
 [OutputType(typeof(ModuleCheck), typeof(VerificationReport), typeof(bool))]
 public sealed class TestQuantFormatCommand : ModelOptCmdlet
 {
-    private readonly CancellationTokenSource _stop = new();
-
     /// <summary>The checkpoint folder. Accepts strings, DirectoryInfo and Export-Nvfp4 results from the pipeline.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName")]
@@ -48,7 +46,7 @@ public sealed class TestQuantFormatCommand : ModelOptCmdlet
             record.PercentComplete = p.Total > 0 ? (int)(100L * p.Done / p.Total) : 0;
             return p.Done == p.Total;
         });
-        var options = new VerifyOptions { Log = WriteVerbose, CancellationToken = _stop.Token, Progress = progress };
+        var options = new VerifyOptions { Log = WriteVerbose, CancellationToken = StopToken, Progress = progress };
         VerificationReport report;
         try
         {
@@ -60,7 +58,7 @@ public sealed class TestQuantFormatCommand : ModelOptCmdlet
             if (Quiet) WriteObject(false);
             return;
         }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
         {
             return;
         }
@@ -78,5 +76,4 @@ public sealed class TestQuantFormatCommand : ModelOptCmdlet
         WriteObject(report);
     }
 
-    protected override void StopProcessing() => _stop.Cancel();
 }
