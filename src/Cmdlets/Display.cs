@@ -28,6 +28,4 @@ public static class Display
         >= 1_000 => (count / 1e3).ToString("0.##", CultureInfo.InvariantCulture) + "K",
         _ => count.ToString(CultureInfo.InvariantCulture),
     };
-
-    public static string Shape(IReadOnlyList<long> shape) => "[" + string.Join(", ", shape) + "]";
 }

@@ -28,8 +28,6 @@ public sealed class ModelConfig
     /// <summary>The text model's section (<c>text_config</c> when present, else the root).</summary>
     public JsonObject Text { get; }
 
-    public bool HasTextConfig => !ReferenceEquals(Text, Root);
-
     public static ModelConfig Load(string path)
     {
         if (!File.Exists(path))
@@ -64,9 +62,6 @@ public sealed class ModelConfig
     public int? LayerCount => GetInt("num_hidden_layers");
     public int? AttentionHeads => GetInt("num_attention_heads");
     public int? KeyValueHeads => GetInt("num_key_value_heads");
-    public int? IntermediateSize => GetInt("intermediate_size");
-    public int? MoeIntermediateSize => GetInt("moe_intermediate_size");
-    public int? SharedExpertIntermediateSize => GetInt("shared_expert_intermediate_size");
     public int? VocabSize => GetInt("vocab_size");
     public int? ExpertsPerToken => GetInt("num_experts_per_tok");
 
@@ -89,10 +84,6 @@ public sealed class ModelConfig
 
     /// <summary>The rope parameter dict in either layout (<c>rope_parameters</c> or legacy <c>rope_scaling</c>).</summary>
     public JsonObject? RopeParameters => Text["rope_parameters"] as JsonObject ?? Text["rope_scaling"] as JsonObject;
-
-    /// <summary>Source dtype as the config names it (<c>dtype</c> in v5, <c>torch_dtype</c> before).</summary>
-    public string? DeclaredDType => GetString(Text, "dtype") ?? GetString(Text, "torch_dtype")
-        ?? GetString(Root, "dtype") ?? GetString(Root, "torch_dtype");
 
     /// <summary>Per-layer type list (<c>full_attention</c> / <c>linear_attention</c>) when the config spells it out.</summary>
     public IReadOnlyList<string>? LayerTypes =>

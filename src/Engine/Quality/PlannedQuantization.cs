@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using ModelOptPS.Engine.Export;
 using ModelOptPS.Engine.Model;
 using ModelOptPS.Engine.Numerics;
@@ -46,9 +45,8 @@ internal sealed class PlannedQuantization : IQuantizedForm
         var values = weight.to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
         foreach (var (unit, offset) in units)
         {
-            var slice = values.AsSpan((int)offset, unit.Rows * unit.Cols);
-            var source = MemoryMarshal.AsBytes(slice).ToArray();
-            Nvfp4.FakeQuantize(unit.OutputPrefix, source, DType.F32, unit.Rows, unit.Cols, slice, new Nvfp4Options { GlobalAmax = _scales.WeightAmax(unit) });
+            Nvfp4.FakeQuantizeInPlace(unit.OutputPrefix, values.AsSpan((int)offset, unit.Rows * unit.Cols), unit.Rows, unit.Cols,
+                new Nvfp4Options { GlobalAmax = _scales.WeightAmax(unit) });
         }
         return Nvfp4Emulation.ToTensor(values, weight.shape, weight);
     }

@@ -16,5 +16,8 @@ public sealed record TensorInfo(string Name, DType DType, long[] Shape, long Beg
         return n;
     }
 
-    public string ShapeText => "[" + string.Join(", ", Shape) + "]";
+    public string ShapeText => FormatShape(Shape);
+
+    /// <summary>A shape as it is shown everywhere: <c>[out, in]</c>.</summary>
+    public static string FormatShape(IReadOnlyList<long> shape) => "[" + string.Join(", ", shape) + "]";
 }

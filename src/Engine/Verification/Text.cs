@@ -18,7 +18,7 @@ internal static class Text
         return items.Count > ListedItems ? $"{text} and {items.Count - ListedItems} more" : text;
     }
 
-    public static string Shape(IReadOnlyList<long> shape) => "[" + string.Join(", ", shape) + "]";
+    public static string Shape(IReadOnlyList<long> shape) => Safetensors.TensorInfo.FormatShape(shape);
 
     /// <summary>A float as round-trip text plus its bits, so two values that print alike can still be told apart.</summary>
     public static string Scale(float value) =>
