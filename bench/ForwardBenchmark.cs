@@ -124,7 +124,8 @@ internal sealed class ForwardBenchmark : IBenchmark
             for (int j = 0; j < moe.TopK; j++)
             {
                 long slot = t * moe.TopK + j;
-                output.narrow(0, t, 1).add_(GroupedExperts.Expert(forward, moe.Experts, (int)experts[slot], row).mul(weights[slot]));
+                using Scalar weight = Scalars.Temporary(weights[slot]);
+                output.narrow(0, t, 1).add_(GroupedExperts.Expert(forward, moe.Experts, (int)experts[slot], row).mul(weight), Scalars.One);
             }
         }
         return output;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
+using ModelOptPS.Engine.Torch;
 using ModelOptPS.TrainSample.Model;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace ModelOptPS.TrainSample;
@@ -19,7 +19,7 @@ internal sealed class Trainer(Qwen3MoeForCausalLM model, SampleShape shape, Trai
     public TrainingLog Run(TokenStream train, IReadOnlyList<long[]> heldOut)
     {
         var clock = Stopwatch.StartNew();
-        var optimizer = CreateOptimizer();
+        using var optimizer = CreateOptimizer();
         var schedule = new BatchSchedule(train, settings.SequenceLength, settings.BatchSize, settings.Seed);
         var curve = new List<double[]>();
         var heldOutCurve = new List<double[]>();
@@ -29,16 +29,16 @@ internal sealed class Trainer(Qwen3MoeForCausalLM model, SampleShape shape, Trai
         {
             using var scope = NewDisposeScope();
             double lr = settings.LearningRate(step);
-            foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+            optimizer.LearningRate = lr;
             var (inputs, targets) = Batches.Split(schedule.Next());
             var (logits, routerLogits) = model.Forward(inputs, rope);
             Tensor crossEntropy = nn.functional.cross_entropy(logits.reshape(-1, shape.VocabSize), targets.reshape(-1));
             Tensor aux = LoadBalancingLoss.Compute(routerLogits, shape.Experts, shape.TopK);
-            Tensor loss = crossEntropy.add(aux.mul(shape.RouterAuxLossCoef));
-            optimizer.zero_grad();
+            Tensor loss = crossEntropy.add(aux.mul(Scalars.Of(shape.RouterAuxLossCoef)), Scalars.One);
+            optimizer.ZeroGrad();
             loss.backward();
             double gradientNorm = nn.utils.clip_grad_norm_(model.parameters(), settings.GradientClipNorm);
-            optimizer.step();
+            optimizer.Step();
 
             windowLoss += crossEntropy.item<float>();
             windowAux += aux.item<float>();
@@ -61,16 +61,12 @@ internal sealed class Trainer(Qwen3MoeForCausalLM model, SampleShape shape, Trai
     }
 
     /// <summary>Weight decay on the matrices (embeddings, projections, routers, lm_head), none on the norm scales.</summary>
-    private optim.Optimizer CreateOptimizer()
+    private AdamWOptimizer CreateOptimizer()
     {
         var parameters = model.named_parameters().ToList();
         var decayed = parameters.Where(p => p.parameter.dim() >= 2).Select(p => p.parameter);
         var plain = parameters.Where(p => p.parameter.dim() < 2).Select(p => p.parameter);
-        return optim.AdamW(
-            [Group(decayed, settings.WeightDecay), Group(plain, 0)],
-            lr: settings.PeakLearningRate, beta1: settings.Beta1, beta2: settings.Beta2, eps: settings.AdamEpsilon);
+        return new AdamWOptimizer([(decayed, settings.WeightDecay), (plain, 0)],
+            settings.PeakLearningRate, settings.Beta1, settings.Beta2, settings.AdamEpsilon);
     }
-
-    private AdamW.ParamGroup Group(IEnumerable<Parameter> parameters, double weightDecay) =>
-        new(parameters, settings.PeakLearningRate, settings.Beta1, settings.Beta2, settings.AdamEpsilon, weightDecay, amsgrad: false, maximize: false);
 }

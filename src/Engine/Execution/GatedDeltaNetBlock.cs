@@ -30,7 +30,7 @@ internal sealed class GatedDeltaNetBlock(DeltaNetShape shape, DeltaNetWeights we
 
         Tensor beta = b.sigmoid();
         Tensor g = weights.ALog.to(ScalarType.Float32).exp().neg()
-            .mul(nn.functional.softplus(a.to(ScalarType.Float32).add(weights.DtBias.to(ScalarType.Float32), Scalars.One)));
+            .mul(Softplus.Apply(a.to(ScalarType.Float32).add(weights.DtBias.to(ScalarType.Float32), Scalars.One)));
         Tensor core = GatedDeltaRule.Apply(q, k, v, g, beta).to(x.dtype);
 
         Tensor y = GatedRmsNorm.Apply(core, z, weights.Norm, shape.Eps);

@@ -37,7 +37,7 @@ internal static class GatedDeltaRule
     }
 
     /// <summary>FLA's l2norm: <c>x · rsqrt(Σx² + 1e-6)</c> over the last dim.</summary>
-    public static Tensor L2Normalize(Tensor x) => x.mul(x.square().sum([-1], keepdim: true).add(Scalars.Of(1e-6)).rsqrt());
+    public static Tensor L2Normalize(Tensor x) => x.mul(x.pow(Scalars.Of(2L)).sum([-1], keepdim: true).add(Scalars.Of(1e-6), Scalars.One).rsqrt());
 
     private static float[] Floats(Tensor t) => t.cpu().contiguous().data<float>().ToArray();
 

@@ -14,7 +14,7 @@ internal static class RmsNorm
     {
         Tensor n = Normalize(x, eps);
         return style == NormStyle.Offset
-            ? n.mul(weight.to(ScalarType.Float32).add(Scalars.Of(1.0))).to(x.dtype)
+            ? n.mul(weight.to(ScalarType.Float32).add(Scalars.Of(1.0), Scalars.One)).to(x.dtype)
             : weight.mul(n.to(x.dtype));
     }
 
@@ -22,6 +22,6 @@ internal static class RmsNorm
     public static Tensor Normalize(Tensor x, double eps)
     {
         Tensor x32 = x.to(ScalarType.Float32);
-        return x32.mul(x32.square().mean([-1], keepdim: true).add(Scalars.Of(eps)).rsqrt());
+        return x32.mul(x32.pow(Scalars.Of(2L)).mean([-1], keepdim: true).add(Scalars.Of(eps), Scalars.One).rsqrt());
     }
 }

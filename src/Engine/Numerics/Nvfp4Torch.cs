@@ -12,9 +12,6 @@ namespace ModelOptPS.Engine.Numerics;
 /// </summary>
 internal static class Nvfp4Torch
 {
-    /// <summary>libtorch's Float8_e4m3fn; TorchSharp 0.107's <see cref="ScalarType"/> stops at BFloat16 (15).</summary>
-    public const ScalarType Float8E4M3Fn = (ScalarType)24;
-
     /// <summary>
     /// Quantizes a [rows, cols] weight tensor (any float dtype) and returns the packed bytes, scale bytes and
     /// weight_scale_2. <paramref name="order"/> picks the global-scale rounding (CUDA: multiply by fl32(1/2688)).
@@ -44,9 +41,9 @@ internal static class Nvfp4Torch
         // get_weights_scaling_factor: per-block amax / (6 · wsf2), zero → 1, clamp, cast.
         Tensor blocks = weight.to(float32).reshape(rows, cols / 16, 16);
         Tensor blockAmax = blocks.abs().amax([-1]);
-        Tensor perBlockScale = blockAmax / (weightScale2 * E2M1.MaxValue);
-        perBlockScale = perBlockScale.masked_fill(perBlockScale.eq(0), 1.0);
-        Tensor scaleFp8 = perBlockScale.clamp(E4M3.MinSubnormal, E4M3.MaxValue).to(Float8E4M3Fn);
+        Tensor perBlockScale = blockAmax / weightScale2.mul(Scalars.Of((double)E2M1.MaxValue));
+        perBlockScale = perBlockScale.masked_fill(perBlockScale.eq(Scalars.Of(0L)), Scalars.Of(1.0));
+        Tensor scaleFp8 = perBlockScale.clamp(Scalars.Of((double)E4M3.MinSubnormal), Scalars.Of((double)E4M3.MaxValue)).to(TorchFloat8.Float8E4M3Fn);
 
         // quantize: weight / (fp32(weight_scale) · wsf2), then _cast_fp4.
         Tensor scaled = blocks / (scaleFp8.to(float32) * weightScale2).unsqueeze(-1);
@@ -76,10 +73,10 @@ internal static class Nvfp4Torch
     {
         Tensor bounds = tensor(E2M1.Bounds.ToArray());
         Tensor oddMask = tensor(new byte[] { 0, 1, 0, 1, 0, 1, 0 });
-        Tensor sign = x.lt(0).to(uint8);
+        Tensor sign = x.lt(Scalars.Of(0L)).to(uint8);
         Tensor magnitude = x.abs();
         Tensor ord = searchsorted(bounds, magnitude, out_int32: true).to(uint8);
         Tensor round = magnitude.unsqueeze(-1).eq(bounds).to(uint8).mul(oddMask).any(-1).to(uint8);
-        return sign.mul(8).add(ord).add(round).to(uint8);
+        return sign.mul(Scalars.Of(8L)).add(ord, Scalars.One).add(round, Scalars.One).to(uint8);
     }
 }

@@ -1,6 +1,7 @@
 using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Execution;
 using ModelOptPS.Engine.Model;
+using ModelOptPS.Engine.Torch;
 using ModelOptPS.Fixtures;
 using static TorchSharp.torch;
 
@@ -50,7 +51,7 @@ public sealed class RunnerTests(GeneratedModels models) : IClassFixture<Generate
         using var model = models.Import("llama");
         var options = new RunnerOptions
         {
-            WeightTransform = (name, w) => name == "model.layers.1.self_attn.o_proj" ? full_like(w, double.PositiveInfinity) : w,
+            WeightTransform = (name, w) => name == "model.layers.1.self_attn.o_proj" ? full_like(w, Scalars.Of(double.PositiveInfinity)) : w,
         };
         using var runner = ModelRunner.Create(model, options);
         var error = Assert.Throws<ModelOptException>(() => runner.RunLayerwise(Sequences, null));
@@ -153,13 +154,13 @@ public sealed class RunnerTests(GeneratedModels models) : IClassFixture<Generate
             WeightTransform = (name, w) =>
             {
                 seen[name] = w.shape;
-                return name == "lm_head" ? w.mul(2) : w;
+                return name == "lm_head" ? w.mul(Scalars.Of(2L)) : w;
             },
         };
         using var plain = ModelRunner.Create(model);
         using var transformed = ModelRunner.Create(model, options);
         using var scope = NewDisposeScope();
-        Tensor expected = plain.Forward(Sequences[0]).mul(2);
+        Tensor expected = plain.Forward(Sequences[0]).mul(Scalars.Of(2L));
         Tensor actual = transformed.Forward(Sequences[0]);
         Assert.True(actual.allclose(expected, rtol: 1e-5, atol: 1e-6));
 

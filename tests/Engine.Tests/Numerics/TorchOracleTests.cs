@@ -16,7 +16,7 @@ public class TorchOracleTests
     {
         TorchRuntime.EnsureLoaded();
         using DisposeScope scope = NewDisposeScope();
-        return tensor(values).to(Nvfp4Torch.Float8E4M3Fn).bytes.ToArray();
+        return tensor(values).to(TorchFloat8.Float8E4M3Fn).bytes.ToArray();
     }
 
     /// <summary>
@@ -103,7 +103,7 @@ public class TorchOracleTests
         TorchRuntime.EnsureLoaded();
         using DisposeScope scope = NewDisposeScope();
         byte[] codes = Enumerable.Range(0, 256).Select(i => (byte)i).ToArray();
-        float[] values = Nvfp4Torch.FromRawBytes(codes, Nvfp4Torch.Float8E4M3Fn, codes.Length).to(float32).data<float>().ToArray();
+        float[] values = Nvfp4Torch.FromRawBytes(codes, TorchFloat8.Float8E4M3Fn, codes.Length).to(float32).data<float>().ToArray();
         for (int i = 0; i < 256; i++)
         {
             float ours = E4M3.ToFloat((byte)i);

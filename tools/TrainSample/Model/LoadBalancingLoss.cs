@@ -1,3 +1,4 @@
+using ModelOptPS.Engine.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -17,6 +18,6 @@ internal static class LoadBalancingLoss
         Tensor expertMask = nn.functional.one_hot(selected, experts).to(ScalarType.Float32);
         Tensor tokensPerExpert = expertMask.mean([0]);
         Tensor routerProbabilityPerExpert = probabilities.mean([0]);
-        return tokensPerExpert.mul(routerProbabilityPerExpert.unsqueeze(0)).sum().mul(experts);
+        return tokensPerExpert.mul(routerProbabilityPerExpert.unsqueeze(0)).sum().mul(Scalars.Of((long)experts));
     }
 }

@@ -1,3 +1,4 @@
+using ModelOptPS.Engine.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -24,8 +25,8 @@ internal sealed class Qwen3MoeDecoderLayer : nn.Module
 
     public (Tensor Hidden, Tensor RouterLogits) Forward(Tensor x, RotaryTable rope)
     {
-        Tensor h = x.add(_attention.Forward(_inputNorm.Forward(x), rope));
+        Tensor h = x.add(_attention.Forward(_inputNorm.Forward(x), rope), Scalars.One);
         var (moe, routerLogits) = _mlp.Forward(_postAttentionNorm.Forward(h));
-        return (h.add(moe), routerLogits);
+        return (h.add(moe, Scalars.One), routerLogits);
     }
 }

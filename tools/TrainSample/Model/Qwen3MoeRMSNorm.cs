@@ -1,3 +1,4 @@
+using ModelOptPS.Engine.Torch;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -20,7 +21,7 @@ internal sealed class Qwen3MoeRMSNorm : nn.Module
     public Tensor Forward(Tensor x)
     {
         Tensor x32 = x.to(ScalarType.Float32);
-        Tensor variance = x32.pow(2).mean([-1], keepdim: true);
-        return _weight.mul(x32.mul(variance.add(_eps).rsqrt()).to(x.dtype));
+        Tensor variance = x32.pow(Scalars.Of(2L)).mean([-1], keepdim: true);
+        return _weight.mul(x32.mul(variance.add(Scalars.Of(_eps), Scalars.One).rsqrt()).to(x.dtype));
     }
 }

@@ -1,3 +1,4 @@
+using ModelOptPS.Engine.Torch;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -38,11 +39,11 @@ internal sealed class Qwen3MoeSparseMoeBlock : nn.Module
         for (int e = 0; e < _experts.Count; e++)
         {
             // Positions in the flattened [N, k] choice table that picked expert e: token = position / k.
-            Tensor positions = flatSelected.eq(e).nonzero().squeeze(1);
+            Tensor positions = flatSelected.eq(Scalars.Of((long)e)).nonzero().squeeze(1);
             if (positions.shape[0] == 0) continue;
-            Tensor tokenIndex = positions.div(_topK, rounding_mode: RoundingMode.floor);
+            Tensor tokenIndex = positions.div(Scalars.Of((long)_topK), rounding_mode: RoundingMode.floor);
             Tensor routed = _experts[e].Forward(tokens.index_select(0, tokenIndex)).mul(flatWeights.index_select(0, positions).unsqueeze(1));
-            output = output.index_add(0, tokenIndex, routed, 1);
+            output = output.index_add(0, tokenIndex, routed, Scalars.One);
         }
         return (output.view(x.shape), routerLogits);
     }

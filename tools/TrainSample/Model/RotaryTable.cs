@@ -1,3 +1,4 @@
+using ModelOptPS.Engine.Torch;
 using static TorchSharp.torch;
 
 namespace ModelOptPS.TrainSample.Model;
@@ -13,16 +14,16 @@ internal sealed class RotaryTable
 
     public RotaryTable(long length, int headDim, double theta)
     {
-        Tensor exponents = arange(0, headDim, 2, ScalarType.Int64).to(ScalarType.Float32).div(headDim);
-        Tensor inverseFrequencies = full(exponents.shape, theta, ScalarType.Float32).pow(exponents).reciprocal();
-        Tensor freqs = arange(length, ScalarType.Float32).unsqueeze(1).mul(inverseFrequencies.unsqueeze(0));
+        Tensor exponents = arange(Scalars.Of(0L), Scalars.Of((long)headDim), Scalars.Of(2L), ScalarType.Int64).to(ScalarType.Float32).div(Scalars.Of((long)headDim));
+        Tensor inverseFrequencies = full(exponents.shape, Scalars.Of(theta), ScalarType.Float32).pow(exponents).reciprocal();
+        Tensor freqs = arange(Scalars.Of(0L), Scalars.Of(length), Scalars.One, ScalarType.Float32).unsqueeze(1).mul(inverseFrequencies.unsqueeze(0));
         Tensor emb = cat([freqs, freqs], -1);
         _cos = emb.cos().DetachFromDisposeScope();
         _sin = emb.sin().DetachFromDisposeScope();
     }
 
     /// <summary>Rotates x [B, heads, T, D].</summary>
-    public Tensor Apply(Tensor x) => x.mul(_cos.to(x.dtype)).add(RotateHalf(x).mul(_sin.to(x.dtype)));
+    public Tensor Apply(Tensor x) => x.mul(_cos.to(x.dtype)).add(RotateHalf(x).mul(_sin.to(x.dtype)), Scalars.One);
 
     private static Tensor RotateHalf(Tensor x)
     {
