@@ -1,3 +1,5 @@
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 using ModelOptPS.BannedScalarApis;
 using static TorchSharp.torch;
 
@@ -24,6 +26,19 @@ public sealed class BannedScalarApisTests
             "build/BannedSymbols.txt is not what TorchSharp.dll gives; regenerate it with " +
             "`dotnet run -c Release --project build/BannedScalarApis`:\n" + string.Join('\n', diff));
         Assert.Equal(Generated.Value, committed);
+    }
+
+    /// <summary>The analyzer silently ignores an ID that names nothing: each must resolve, as the analyzer resolves it.</summary>
+    [Fact]
+    public void EveryIdNamesATorchSharpMember()
+    {
+        var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
+            .Where(path => Path.GetFileName(path).StartsWith("System.", StringComparison.Ordinal) || Path.GetFileName(path) == "netstandard.dll")
+            .Append(typeof(Tensor).Assembly.Location)
+            .Select(path => MetadataReference.CreateFromFile(path));
+        var compilation = CSharpCompilation.Create("BannedIds", references: references);
+        var unresolved = GeneratedIds().Where(id => DocumentationCommentId.GetFirstSymbolForDeclarationId(id, compilation) is null).ToList();
+        Assert.True(unresolved.Count == 0, "IDs that name no member:\n" + string.Join('\n', unresolved));
     }
 
     [Theory]
