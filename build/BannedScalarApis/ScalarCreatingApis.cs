@@ -18,7 +18,7 @@ namespace ModelOptPS.BannedScalarApis;
 /// </summary>
 public static class ScalarCreatingApis
 {
-    public const string ScalarTypeName = "TorchSharp.Scalar";
+    private const string ScalarTypeName = "TorchSharp.Scalar";
 
     public const string Reason =
         "creates a TorchSharp.Scalar that the GC may finalize during the native call; pass numbers through ModelOptPS.Engine.Torch.Scalars";
@@ -33,25 +33,19 @@ public static class ScalarCreatingApis
         var creating = ScalarCreatingMethods(pe, reader);
 
         var lines = new SortedSet<string>(StringComparer.Ordinal);
-        var accessors = reader.PropertyDefinitions.SelectMany(p =>
+        var accessors = new HashSet<MethodDefinitionHandle>();
+        foreach (var typeHandle in reader.TypeDefinitions)
+        foreach (var propertyHandle in reader.GetTypeDefinition(typeHandle).GetProperties())
         {
-            var a = reader.GetPropertyDefinition(p).GetAccessors();
-            return new[] { a.Getter, a.Setter };
-        }).Where(a => !a.IsNil).ToHashSet();
-        // Code names a property, not its accessor methods: properties are listed as P: lines below.
+            var pair = reader.GetPropertyDefinition(propertyHandle).GetAccessors();
+            var present = new[] { pair.Getter, pair.Setter }.Where(a => !a.IsNil).ToList();
+            accessors.UnionWith(present);
+            if (present.Any(a => creating.Contains(a) && IsExternallyVisible(reader, a)))
+                lines.Add(ids.Property(typeHandle, propertyHandle) + ";" + Reason);
+        }
+        // Code names a property, not its accessor methods: those are the P: lines above.
         foreach (var handle in creating)
             if (!accessors.Contains(handle) && IsExternallyVisible(reader, handle)) lines.Add(ids.Method(handle) + ";" + Reason);
-        foreach (var typeHandle in reader.TypeDefinitions)
-        {
-            var type = reader.GetTypeDefinition(typeHandle);
-            if (!IsExternallyVisible(reader, typeHandle)) continue;
-            foreach (var propertyHandle in type.GetProperties())
-            {
-                var propertyAccessors = reader.GetPropertyDefinition(propertyHandle).GetAccessors();
-                if (new[] { propertyAccessors.Getter, propertyAccessors.Setter }.Any(a => !a.IsNil && creating.Contains(a) && IsExternallyVisible(reader, a)))
-                    lines.Add(ids.Property(typeHandle, propertyHandle) + ";" + Reason);
-            }
-        }
         return lines.ToList();
     }
 
@@ -75,9 +69,8 @@ public static class ScalarCreatingApis
             {
                 var callee = resolver.Resolve(MetadataTokens.EntityHandle(token));
                 if (callee is not { } target) continue;
-                if (scalarConstructors.Contains(target) && method != target) creating.Add(method);
-                if (!callers.TryGetValue(target, out var list)) callers[target] = list = [];
-                list.Add(method);
+                if (scalarConstructors.Contains(target)) creating.Add(method);
+                AddCaller(target, method);
             }
         }
 
@@ -90,10 +83,7 @@ public static class ScalarCreatingApis
             var moveNext = methods.Where(m => reader.GetString(reader.GetMethodDefinition(m).Name) == "MoveNext");
             foreach (var constructor in methods.Where(m => reader.GetString(reader.GetMethodDefinition(m).Name) == ".ctor"))
             foreach (var body in moveNext)
-            {
-                if (!callers.TryGetValue(body, out var list)) callers[body] = list = [];
-                list.Add(constructor);
-            }
+                AddCaller(body, constructor);
         }
 
         var pending = new Queue<MethodDefinitionHandle>(creating);
@@ -102,6 +92,12 @@ public static class ScalarCreatingApis
                 foreach (var caller in list)
                     if (creating.Add(caller)) pending.Enqueue(caller);
         return creating;
+
+        void AddCaller(MethodDefinitionHandle callee, MethodDefinitionHandle caller)
+        {
+            if (!callers.TryGetValue(callee, out var list)) callers[callee] = list = [];
+            list.Add(caller);
+        }
     }
 
     /// <summary>Metadata tokens of the methods an IL body calls, constructs, or loads as a function pointer.</summary>
