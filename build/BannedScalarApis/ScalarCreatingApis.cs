@@ -12,9 +12,8 @@ namespace ModelOptPS.BannedScalarApis;
 /// passes its native handle to libtorch without keeping the managed object alive, so a garbage collection during the
 /// native call can free it mid-operation (a random "INTERNAL ASSERT FAILED at c10/core/Scalar.h" crash). A member is
 /// listed when its body constructs a Scalar, or calls, constructs, or takes the address of (a lambda) a TorchSharp
-/// method that does, transitively; a lambda or iterator body counts for the method that creates it.
-/// Calls through a virtual or interface method are followed to the method named in the IL, not to its overrides: an
-/// override that creates a Scalar (e.g. a module's forward) is listed itself, its base declaration is not.
+/// method that does, transitively; a lambda or iterator body counts for the method that creates it, and constructing
+/// an object counts for the overrides it brings (see below). Interface implementations are not followed.
 /// </summary>
 public static class ScalarCreatingApis
 {
@@ -86,6 +85,18 @@ public static class ScalarCreatingApis
                 AddCaller(body, constructor);
         }
 
+        // Code calls an override through its base declaration (module.call(x) reaches Softplus.forward, an optimizer
+        // typed as Optimizer reaches AdamW.step), which the analyzer cannot tell apart from other overrides: so
+        // constructing an object counts as calling its overrides, and its constructors and factories are listed.
+        foreach (var typeHandle in reader.TypeDefinitions)
+        {
+            var methods = reader.GetTypeDefinition(typeHandle).GetMethods().ToList();
+            var constructors = methods.Where(m => reader.GetString(reader.GetMethodDefinition(m).Name) == ".ctor").ToList();
+            foreach (var method in methods.Where(m => IsOverride(reader.GetMethodDefinition(m))))
+            foreach (var constructor in constructors)
+                AddCaller(method, constructor);
+        }
+
         var pending = new Queue<MethodDefinitionHandle>(creating);
         while (pending.TryDequeue(out var method))
             if (callers.TryGetValue(method, out var list))
@@ -140,6 +151,9 @@ public static class ScalarCreatingApis
         .GetFields(BindingFlags.Public | BindingFlags.Static)
         .Select(f => (OpCode)f.GetValue(null)!)
         .ToDictionary(o => o.Value);
+
+    private static bool IsOverride(MethodDefinition method) =>
+        (method.Attributes & MethodAttributes.Virtual) != 0 && (method.Attributes & MethodAttributes.NewSlot) == 0;
 
     private static bool IsExternallyVisible(MetadataReader reader, MethodDefinitionHandle handle)
     {
