@@ -209,9 +209,9 @@ public class ExportSemanticsTests : IDisposable
         Assert.Equal("TargetExists", ex.ErrorId);
         Assert.Equal(ErrorKind.ResourceExists, ex.Kind);
         Assert.True(File.Exists(Path.Combine(target, "keep.txt")));
-        CheckpointExporter.Export(model, target, new ExportOptions { Force = true });
-        Assert.False(File.Exists(Path.Combine(target, "keep.txt")));
-        Assert.True(File.Exists(Path.Combine(target, "model.safetensors")));
+        var forced = Assert.Throws<ModelOptException>(() => CheckpointExporter.Export(model, target, new ExportOptions { Force = true }));
+        Assert.Equal(ExportErrorIds.TargetNotAnExport, forced.ErrorId);
+        Assert.Equal(["keep.txt"], Directory.GetFiles(target).Select(Path.GetFileName));
 
         using var cancel = new CancellationTokenSource();
         cancel.Cancel();
