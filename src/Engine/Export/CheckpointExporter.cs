@@ -33,8 +33,17 @@ public static class CheckpointExporter
         var warnings = new List<string>();
         Writing(target, () =>
         {
-            warnings.AddRange(ExportLeftovers.Recover(target));
-            ExportTarget.CheckReplaceable(target, options.Force);
+            var recovered = ExportLeftovers.Recover(target);
+            warnings.AddRange(recovered);
+            try
+            {
+                ExportTarget.CheckReplaceable(target, options.Force);
+            }
+            catch (ModelOptException ex) when (recovered.Count > 0)
+            {
+                // The recovery's report would be lost with the result: it travels in the error instead.
+                throw new ModelOptException(ex.ErrorId, ex.Kind, $"{ex.Message} Before that: {string.Join(" ", recovered)}", ex.Path, ex);
+            }
         });
 
         progress?.Report(new ExportProgress("Measuring weight amax", "", 0, 0));

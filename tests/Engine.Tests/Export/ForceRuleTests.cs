@@ -98,6 +98,7 @@ public sealed class ForceRuleTests : IDisposable
         // Without -Force: the export moved aside comes back, so the target exists and is refused; the others stay.
         var refused = Assert.Throws<ModelOptException>(() => Export(model, target, force: false));
         Assert.Equal("TargetExists", refused.ErrorId);
+        Assert.Contains($"Restored the export '{target}' from '{movedAside}'", refused.Message);
         Assert.Equal(aside, FolderSnapshot.Of(target));
         Assert.Equal([strange, edited], FolderSnapshot.Leftovers(target));
 
