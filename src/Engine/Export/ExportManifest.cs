@@ -39,14 +39,20 @@ internal sealed class ExportManifest
         if (!File.Exists(path)) return null;
         try
         {
-            if (JsonNode.Parse(File.ReadAllText(path)) is not JsonObject root
-                || root["producer"]?.GetValue<string>() != Producer || root["files"] is not JsonObject files)
+            if (JsonNode.Parse(File.ReadAllText(path)) is not JsonObject root || root["producer"] is not JsonValue producer
+                || !producer.TryGetValue<string>(out var name) || name != Producer || root["files"] is not JsonObject files)
                 return null;
-            return new ExportManifest(files.ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<long>(), StringComparer.Ordinal));
+            var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
+            foreach (var (file, size) in files)
+            {
+                if (size is not JsonValue value || !value.TryGetValue<long>(out long bytes)) return null;
+                sizes[file] = bytes;
+            }
+            return new ExportManifest(sizes);
         }
-        catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException or NullReferenceException or IOException)
+        catch (Exception ex) when (ex is JsonException or ArgumentException or IOException or UnauthorizedAccessException)
         {
-            return null;
+            return null; // unreadable: not a manifest this tool can vouch for
         }
     }
 

@@ -38,6 +38,7 @@ public sealed class ForceRuleTests : IDisposable
     [InlineData("edited file")]
     [InlineData("no manifest")]
     [InlineData("foreign manifest")]
+    [InlineData("broken manifest")]
     public void AnythingButAnExactExportIsRefusedAndLeftAsItWas(string change)
     {
         using var model = ExportFixture.Planned(_tmp, "llama", "W4A16_NVFP4");
@@ -51,6 +52,7 @@ public sealed class ForceRuleTests : IDisposable
             case "edited file": File.AppendAllText(Path.Combine(target, "tokenizer_config.json"), " "); break;
             case "no manifest": File.Delete(manifest); break;
             case "foreign manifest": File.WriteAllText(manifest, "{\"producer\":\"someone else\",\"files\":{}}"); break;
+            case "broken manifest": File.WriteAllText(manifest, "{\"producer\":\"ModelOptPS\",\"files\":{\"config.json\":\"big\"}}"); break;
         }
         string before = FolderSnapshot.Of(target);
         var ex = Assert.Throws<ModelOptException>(() => Export(model, target));
