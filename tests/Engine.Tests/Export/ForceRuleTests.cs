@@ -113,6 +113,48 @@ public sealed class ForceRuleTests : IDisposable
     }
 
     [Fact]
+    public void WhenTheSwapFailsThePreviousExportComesBack()
+    {
+        using var model = ExportFixture.Planned(_tmp, "llama", "W4A16_NVFP4");
+        string target = _tmp.Combine("out");
+        Export(model, target, force: false, ExportFormat.CompressedTensors);
+        string previous = FolderSnapshot.Of(target);
+        string stolen = _tmp.Combine("stolen");
+
+        // The second rename fails (the staging folder vanished): the export moved aside is renamed back.
+        var options = new ExportOptions { Force = true, StepReached = StealStagingAt(target, stolen, blockTarget: false) };
+        var failed = Assert.Throws<ModelOptException>(() => CheckpointExporter.Export(model, target, options));
+        Assert.Equal(ExportErrorIds.ExportWriteFailed, failed.ErrorId);
+        Assert.Equal(ErrorKind.WriteError, failed.Kind);
+        Assert.Equal(previous, FolderSnapshot.Of(target));
+        Assert.Empty(FolderSnapshot.Leftovers(target));
+
+        // Both renames fail (something took the target's name): the error says where the export is, and once the
+        // name is free again the next export puts it back before replacing it.
+        Directory.Delete(stolen, recursive: true);
+        options = options with { StepReached = StealStagingAt(target, stolen, blockTarget: true) };
+        failed = Assert.Throws<ModelOptException>(() => CheckpointExporter.Export(model, target, options));
+        Assert.Equal(ExportErrorIds.ExportWriteFailed, failed.ErrorId);
+        string movedAside = Assert.Single(FolderSnapshot.Leftovers(target));
+        Assert.Equal(movedAside, failed.Path);
+        Assert.Contains(movedAside, failed.Message);
+        Assert.Equal(previous, FolderSnapshot.Of(movedAside));
+        File.Delete(target);
+        var result = Export(model, target);
+        Assert.Contains(result.Warnings, w => w.StartsWith($"Restored the export '{target}' from '{movedAside}'", StringComparison.Ordinal));
+        Assert.Empty(FolderSnapshot.Leftovers(target));
+        Assert.True(QuantFormatVerifier.Verify(target, model.Path).Passed);
+    }
+
+    /// <summary>Once the target is moved aside, moves the staging folder away (and, if asked, puts a file at the target).</summary>
+    private static Action<ExportStep> StealStagingAt(string target, string stolen, bool blockTarget) => step =>
+    {
+        if (step != ExportStep.TargetMovedAside) return;
+        Directory.Move(FolderSnapshot.Leftovers(target).Single(l => l.Contains(".partial-", StringComparison.Ordinal)), stolen);
+        if (blockTarget) File.WriteAllText(target, "in the way");
+    };
+
+    [Fact]
     public void ALiveExportsStagingFolderIsNotTouched()
     {
         using var model = ExportFixture.Planned(_tmp, "llama", "W4A16_NVFP4");
