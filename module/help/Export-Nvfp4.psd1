@@ -18,10 +18,17 @@ the ModelOpt format also gets hf_quant_config.json with the exclusion list.
 -Format CompressedTensors writes the compressed-tensors nvfp4-pack-quantized layout that llm-compressor produces (same
 packed bytes and block scales, other tensor names, reciprocal global scales) instead.
 
-The export is streamed - one tensor, or one expert slice, in memory at a time - and safe: it is written into a temporary
-sibling folder that is renamed into place only when complete, the source folder is never written to, and an existing
-non-empty output folder is refused unless -Force is given. -WhatIf shows what would be written; Ctrl+C stops cleanly
-and leaves nothing behind. The same source and statistics always give byte-identical files.
+The export is streamed - one tensor, or one expert slice, in memory at a time - and safe: it is written into a hidden
+sibling folder (.<name>.partial-<id>) that is renamed into place only when complete, and the source folder is never
+written to. Every export ends with a manifest, .modeloptps-export.json, listing the files it wrote and their sizes;
+the engines, tokenizers and Test-QuantFormat ignore it. An existing non-empty output folder is refused unless -Force is
+given, and -Force replaces only an empty folder or a previous export that still holds exactly what its manifest lists:
+a folder with anything else in it (a file of yours, a file you edited) is the error TargetNotAnExport, and nothing in it
+is touched. A replaced export stays in place until the new one is complete and comes back if the swap fails. If an
+export is killed, the next export to the same folder puts back a previous export it finds moved aside, removes the
+unfinished folders it left (only those provably its own), and reports both as warnings. -WhatIf shows what would be
+written; Ctrl+C stops cleanly and leaves nothing behind. The same source and statistics always give byte-identical
+files.
 
 Nothing falls back silently: a W4A4 plan without calibration statistics is the error CalibrationRequired (run
 Invoke-Calibration, or plan with -Preset W4A16_NVFP4), and a plan that quantizes nothing is an error too.
@@ -33,8 +40,8 @@ The model to export: from Set-QuantConfig for weight-only plans (W4A16_NVFP4), f
 whose input scales need the calibration statistics.
 '@
         Path         = @'
-The output folder. It must not exist or be empty, unless -Force is given; it must not be inside the source checkpoint
-(or contain it). Relative paths are resolved against the current PowerShell location.
+The output folder. It must not exist or be empty, unless -Force is given and it is a previous export; it must not be
+inside the source checkpoint (or contain it). Relative paths are resolved against the current PowerShell location.
 '@
         Format       = @'
 The checkpoint layout. ModelOpt: ModelOpt's Hugging Face format (weight, weight_scale, weight_scale_2, input_scale,
@@ -55,7 +62,9 @@ reciprocal, as PyTorch does on a GPU and as real ModelOpt checkpoints were compu
 does on the CPU, for comparing with a ModelOpt export made on the CPU. The two differ in the last bit for some values.
 '@
         Force        = @'
-Replace a non-empty output folder. The old contents are removed only once the new checkpoint is complete.
+Replace a previous export of this tool: a folder that holds exactly the files its .modeloptps-export.json lists, at
+their sizes, and nothing else. Any other non-empty folder is refused (TargetNotAnExport) and left untouched. The previous
+export is moved aside only once the new checkpoint is complete, and removed once the new one is in place.
 '@
     }
 
@@ -65,9 +74,10 @@ Replace a non-empty output folder. The old contents are removed only once the ne
 
     Outputs      = @{
         'ModelOptPS.Engine.Export.ExportResult' = @'
-What was written: Path, SourcePath, Format, QuantAlgo (NVFP4 or W4A16_NVFP4), Files, SourceSize, OutputSize,
-SizeRatio, TensorCount, QuantizedModules (per expert for fused experts), ExcludedModules (the exclusion list written
-into the config), Warnings and Duration. Nothing is returned with -WhatIf.
+What was written: Path, SourcePath, Format, QuantAlgo (NVFP4 or W4A16_NVFP4), Files (the checkpoint's files; the
+.modeloptps-export.json manifest aside), SourceSize, OutputSize, SizeRatio, TensorCount, QuantizedModules (per expert
+for fused experts), ExcludedModules (the exclusion list written into the config), Warnings (including what was
+recovered or cleaned up after an interrupted export) and Duration. Nothing is returned with -WhatIf.
 '@
     }
 
@@ -114,7 +124,7 @@ Get-ChildItem ./out-ct
 '@
             Remarks = @'
 Writes the layout llm-compressor produces, in shards of at most 5 MB with an index file. -Force replaces ./out-ct if an
-earlier export left it there.
+earlier export left it there (and refuses it if it holds anything the export did not write).
 '@
         }
     )
@@ -122,8 +132,11 @@ earlier export left it there.
     Notes        = @'
 Errors are non-terminating, one per model, and leave no output folder behind. Error ids: NoQuantPlan,
 PlanQuantizesNothing, MixedPrecisionNotSupported (a plan that mixes W4A4 and weight-only modules), CalibrationRequired,
-InputAmaxMissing, InputAmaxInvalid, TargetOverlapsSource, TargetExists, TargetIsFile, and from the numerics
-NonFiniteWeight (a NaN or infinite weight, named), InvalidGlobalAmax, InvalidInputAmax and WeightScaleUnderflow.
+InputAmaxMissing, InputAmaxInvalid, TargetOverlapsSource, TargetExists, TargetIsFile, TargetNotAnExport (-Force onto a
+folder that is not a previous export, naming what else it holds), ExportDiskFull (the target's disk ran out of space;
+the unfinished files are removed), ExportWriteFailed (any other failure to write, rename or remove there), ModelDisposed
+(the model was disposed before the export read it), and from the numerics NonFiniteWeight (a NaN or infinite weight,
+named), InvalidGlobalAmax, InvalidInputAmax and WeightScaleUnderflow.
 
 The export also fills in a null or missing config.json architectures entry from model_type, with a warning, since the
 engines need it to pick the model class.

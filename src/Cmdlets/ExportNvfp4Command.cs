@@ -11,7 +11,8 @@ namespace ModelOptPS.Cmdlets;
 /// CompressedTensors) that vLLM, SGLang and TensorRT-LLM load: packed E2M1 weights, E4M3 block scales, fp32 global
 /// scales shared across fused shards, per-expert tensors for MoE models, every other tensor byte for byte,
 /// hf_quant_config.json and config.json quantization_config, and the source's other files. Writes into a temporary
-/// sibling folder and renames it into place when complete; never writes to the source.</para>
+/// sibling folder and renames it into place when complete; -Force replaces only a previous export; never writes to
+/// the source.</para>
 /// </summary>
 [Cmdlet(VerbsData.Export, "Nvfp4", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(ExportResult))]
@@ -21,7 +22,7 @@ public sealed class ExportNvfp4Command : ModelOptCmdlet
     [Parameter(Mandatory = true, ValueFromPipeline = true)]
     public HFModel InputObject { get; set; } = null!;
 
-    /// <summary>The output folder. It must not exist or be empty, unless -Force.</summary>
+    /// <summary>The output folder. It must not exist or be empty, unless -Force and it is a previous export.</summary>
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = "";
@@ -39,7 +40,7 @@ public sealed class ExportNvfp4Command : ModelOptCmdlet
     [Parameter]
     public GlobalScaleOrder ScaleOrder { get; set; } = GlobalScaleOrder.Cuda;
 
-    /// <summary>Replace a non-empty output folder.</summary>
+    /// <summary>Replace a previous export of this tool (never a folder holding anything else).</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 

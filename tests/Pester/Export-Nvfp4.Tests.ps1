@@ -55,9 +55,52 @@ Describe 'Export-Nvfp4' {
         New-PlannedModel | Export-Nvfp4 $out -ErrorVariable errs -ErrorAction SilentlyContinue
         $errs[0].FullyQualifiedErrorId | Should -BeLike 'TargetExists,*'
         $errs[0].CategoryInfo.Category | Should -Be 'ResourceExists'
-        New-PlannedModel | Export-Nvfp4 $out -Force -WarningAction SilentlyContinue | Out-Null
-        Test-Path (Join-Path $out 'x.txt') | Should -BeFalse
         Get-ChildItem $Source -Recurse -File | Get-FileHash | ForEach-Object Hash | Should -Be $before
+    }
+
+    It '-Force never deletes a file of yours: a folder that is not a previous export is TargetNotAnExport, untouched' {
+        $out = Join-Path $TestDrive 'mine'
+        New-Item -ItemType Directory $out | Out-Null
+        Set-Content (Join-Path $out 'notes.md') 'mine'
+        New-PlannedModel | Export-Nvfp4 $out -Force -ErrorVariable errs -ErrorAction SilentlyContinue
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'TargetNotAnExport,*'
+        $errs[0].CategoryInfo.Category | Should -Be 'ResourceExists'
+        $errs[0].Exception.Message | Should -Match 'notes\.md'
+        Get-Content (Join-Path $out 'notes.md') | Should -Be 'mine'
+        @(Get-ChildItem $out -Force).Name | Should -Be @('notes.md')
+        @(Get-ChildItem $TestDrive -Force -Filter '.mine.*').Count | Should -Be 0
+    }
+
+    It '-Force replaces a previous export, and refuses it once a file of yours is added' {
+        $out = Join-Path $TestDrive 'previous'
+        New-PlannedModel | Export-Nvfp4 $out -Format CompressedTensors -WarningAction SilentlyContinue | Out-Null
+        Test-Path (Join-Path $out '.modeloptps-export.json') | Should -BeTrue
+        $result = New-PlannedModel | Export-Nvfp4 $out -Force -WarningAction SilentlyContinue
+        $result.Format | Should -Be 'ModelOpt'
+        Test-Path (Join-Path $out 'hf_quant_config.json') | Should -BeTrue
+        Test-QuantFormat $out -Reference $Source -Quiet | Should -BeTrue
+        @(Get-ChildItem $TestDrive -Force -Filter '.previous.*').Count | Should -Be 0
+
+        Set-Content (Join-Path $out 'eval.json') '{}'
+        New-PlannedModel | Export-Nvfp4 $out -Force -ErrorVariable errs -ErrorAction SilentlyContinue
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'TargetNotAnExport,*'
+        $errs[0].Exception.Message | Should -Match 'eval\.json'
+        Test-Path (Join-Path $out 'eval.json') | Should -BeTrue
+    }
+
+    It '-WhatIf with -Force touches neither the target nor the leftovers of an interrupted export' {
+        $out = Join-Path $TestDrive 'whatif-force'
+        New-PlannedModel | Export-Nvfp4 $out -WarningAction SilentlyContinue | Out-Null
+        $partial = New-Item -ItemType Directory (Join-Path $TestDrive '.whatif-force.partial-0123')
+        New-Item -ItemType File (Join-Path $partial '.modeloptps-staging') | Out-Null
+        $before = Get-ChildItem $out -Force -Recurse -File | Get-FileHash | ForEach-Object Hash
+        New-PlannedModel | Export-Nvfp4 $out -Force -WhatIf
+        Get-ChildItem $out -Force -Recurse -File | Get-FileHash | ForEach-Object Hash | Should -Be $before
+        Test-Path $partial | Should -BeTrue
+
+        New-PlannedModel | Export-Nvfp4 $out -Force -WarningVariable w -WarningAction SilentlyContinue | Out-Null
+        ($w -join ' ') | Should -Match ([regex]::Escape("Removed '$partial'"))
+        Test-Path $partial | Should -BeFalse
     }
 
     It 'says what it is doing with -Verbose and warns about the filled-in architectures' {

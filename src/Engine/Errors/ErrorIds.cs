@@ -23,4 +23,7 @@ public static class ErrorIds
     public const string SafetensorsOverlappingSpans = nameof(SafetensorsOverlappingSpans);
     public const string SafetensorsWriteOrder = nameof(SafetensorsWriteOrder);
     public const string TensorNotFound = nameof(TensorNotFound);
+
+    /// <summary>Tensor data was read from a model (checkpoint) after it was disposed.</summary>
+    public const string ModelDisposed = nameof(ModelDisposed);
 }

@@ -31,7 +31,10 @@ internal static class TokenEmbedding
             using Tensor band = rows.narrow(0, start, count);
             Span<byte> destination = band.bytes;
             for (int i = 0; i < count; i++)
-                table.File.GetBytes(info, tokens[start + i] * rowBytes, rowBytes).CopyTo(destination.Slice(i * rowBytes, rowBytes));
+            {
+                using var row = table.File.Read(info, tokens[start + i] * rowBytes, rowBytes);
+                row.Span.CopyTo(destination.Slice(i * rowBytes, rowBytes));
+            }
         }
         return rows.to(type, device);
     }

@@ -72,14 +72,14 @@ internal sealed class WeightLoader(CheckpointReader checkpoint, ScalarType compu
         {
             long count = Math.Min(rowsPerBand, rows - row);
             using var band = result.narrow(0, row, count);
-            ReadOnlySpan<byte> bytes = source.File.GetBytes(info, row * rowBytes, checked((int)(count * rowBytes)));
+            using var bytes = source.File.Read(info, row * rowBytes, checked((int)(count * rowBytes)));
             if (sourceType == type)
             {
-                bytes.CopyTo(band.bytes);
+                bytes.Span.CopyTo(band.bytes);
                 continue;
             }
             using Tensor staging = empty(band.shape, sourceType);
-            bytes.CopyTo(staging.bytes);
+            bytes.Span.CopyTo(staging.bytes);
             band.copy_(staging);
         }
         if (info.Shape.Length == 0) result = result.reshape([]);

@@ -10,9 +10,10 @@ namespace ModelOptPS.Engine.Export;
 
 /// <summary>
 /// Writes a planned (and, for W4A4, calibrated) model as an NVFP4 checkpoint (shared/spec/checkpoint-contract.md).
-/// Streams one tensor at a time into the shards of a temporary sibling folder and renames it into place only when
-/// everything is written, so an interrupted export never leaves a folder that looks complete. Never writes to the
-/// source. Same inputs give byte-identical output.
+/// Streams one tensor at a time into the shards of a hidden sibling staging folder, lists what it wrote in a manifest,
+/// and renames the folder into place only when everything is written, so an interrupted export never leaves a folder
+/// that looks complete; -Force replaces only a previous export (ExportTarget), and what a killed export left is cleaned
+/// by the next one (ExportLeftovers). Never writes to the source. Same inputs give byte-identical output.
 /// </summary>
 public static class CheckpointExporter
 {
@@ -28,8 +29,22 @@ public static class CheckpointExporter
     {
         var clock = Stopwatch.StartNew();
         string target = Path.GetFullPath(targetFolder);
-        var plan = CheckReady(model, target, options);
+        var plan = CheckReady(model, target);
         var warnings = new List<string>();
+        Writing(target, () =>
+        {
+            var recovered = ExportLeftovers.Recover(target);
+            warnings.AddRange(recovered);
+            try
+            {
+                ExportTarget.CheckReplaceable(target, options.Force);
+            }
+            catch (ModelOptException ex) when (recovered.Count > 0)
+            {
+                // The recovery's report would be lost with the result: it travels in the error instead.
+                throw new ModelOptException(ex.ErrorId, ex.Kind, $"{ex.Message} Before that: {string.Join(" ", recovered)}", ex.Path, ex);
+            }
+        });
 
         progress?.Report(new ExportProgress("Measuring weight amax", "", 0, 0));
         var units = WeightUnits.From(model, plan);
@@ -39,41 +54,56 @@ public static class CheckpointExporter
         var quantizedNames = units.Where(u => u.IsQuantized).Select(u => u.OutputPrefix).ToList();
         var exclude = ExclusionList(plan, units, options.Format);
 
-        string parent = Path.GetDirectoryName(target)!;
-        Directory.CreateDirectory(parent);
-        string staging = Path.Combine(parent, $".{Path.GetFileName(target)}.partial-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(staging);
+        var step = options.StepReached ?? (_ => { });
+        List<string> files = [];
+        Writing(target, () =>
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            using var staging = StagingFolder.Create(target);
+            step(ExportStep.StagingCreated);
+            files = WriteTensors(layout, staging.Path, options, step, progress, cancellationToken);
+            step(ExportStep.ShardsComplete);
+            warnings.AddRange(layout.Warnings);
+            files.AddRange(WriteConfigs(model, plan, exclude, staging.Path, options, warnings));
+            step(ExportStep.ConfigsWritten);
+            files.AddRange(CopyOtherFiles(model.Path, staging.Path, step, cancellationToken));
+            cancellationToken.ThrowIfCancellationRequested();
+            ExportManifest.Write(staging.Path, files);
+            staging.Seal();
+            step(ExportStep.ManifestWritten);
+            ExportTarget.MoveIntoPlace(staging.Path, target, options.Force, step);
+        });
+        return new ExportResult
+        {
+            Path = target,
+            SourcePath = model.Path,
+            Format = options.Format,
+            QuantAlgo = plan.QuantAlgo!,
+            Files = files.Order(StringComparer.Ordinal).ToList(),
+            SourceSize = model.SizeOnDisk,
+            OutputSize = files.Where(f => f.EndsWith(".safetensors", StringComparison.Ordinal)).Sum(f => new FileInfo(Path.Combine(target, f)).Length),
+            TensorCount = layout.Tensors.Count,
+            QuantizedModules = quantizedNames.Count,
+            ExcludedModules = exclude,
+            Warnings = warnings,
+            Duration = clock.Elapsed,
+        };
+    }
+
+    /// <summary>Runs file-system work on the target's folder, reporting an I/O failure as an export write error.</summary>
+    private static void Writing(string target, Action work)
+    {
         try
         {
-            var files = WriteTensors(layout, staging, options, progress, cancellationToken);
-            warnings.AddRange(layout.Warnings);
-            files.AddRange(WriteConfigs(model, plan, exclude, staging, options, warnings));
-            files.AddRange(CopyOtherFiles(model.Path, staging, cancellationToken));
-            cancellationToken.ThrowIfCancellationRequested();
-            MoveIntoPlace(staging, target);
-            return new ExportResult
-            {
-                Path = target,
-                SourcePath = model.Path,
-                Format = options.Format,
-                QuantAlgo = plan.QuantAlgo!,
-                Files = files.Order(StringComparer.Ordinal).ToList(),
-                SourceSize = model.SizeOnDisk,
-                OutputSize = files.Where(f => f.EndsWith(".safetensors", StringComparison.Ordinal)).Sum(f => new FileInfo(Path.Combine(target, f)).Length),
-                TensorCount = layout.Tensors.Count,
-                QuantizedModules = quantizedNames.Count,
-                ExcludedModules = exclude,
-                Warnings = warnings,
-                Duration = clock.Elapsed,
-            };
+            work();
         }
-        finally
+        catch (Exception ex) when (WriteFailure.Is(ex))
         {
-            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            throw WriteFailure.From(ex, target);
         }
     }
 
-    private static QuantPlan CheckReady(HFModel model, string target, ExportOptions options)
+    private static QuantPlan CheckReady(HFModel model, string target)
     {
         var plan = model.Plan ?? throw new ModelOptException("NoQuantPlan", ErrorKind.InvalidOperation,
             $"Model '{model.Name}' has no quantization plan; pipe it through Set-QuantConfig first.", model.Path);
@@ -91,11 +121,6 @@ public static class CheckpointExporter
         if ((target + Path.DirectorySeparatorChar).StartsWith(source, StringComparison.Ordinal) || source.StartsWith(target + Path.DirectorySeparatorChar, StringComparison.Ordinal))
             throw new ModelOptException("TargetOverlapsSource", ErrorKind.InvalidArgument,
                 $"The export folder '{target}' overlaps the source checkpoint '{model.Path}'; the source is never written to.", target);
-        if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any() && !options.Force)
-            throw new ModelOptException("TargetExists", ErrorKind.ResourceExists,
-                $"The export folder '{target}' exists and is not empty; choose another folder or use -Force to replace it.", target);
-        if (File.Exists(target))
-            throw new ModelOptException("TargetIsFile", ErrorKind.InvalidArgument, $"'{target}' is a file, not a folder.", target);
         return plan;
     }
 
@@ -113,7 +138,7 @@ public static class CheckpointExporter
         return ExcludeModules.Summarize(unquantized.Concat(convolutions), units.Where(u => u.IsQuantized).Select(u => u.OutputPrefix));
     }
 
-    private static List<string> WriteTensors(OutputLayout layout, string folder, ExportOptions options,
+    private static List<string> WriteTensors(OutputLayout layout, string folder, ExportOptions options, Action<ExportStep> step,
         IProgress<ExportProgress>? progress, CancellationToken cancellationToken)
     {
         using var writer = new CheckpointWriter(folder, layout.Tensors.Select(t => t.Spec).ToList(), options.MaxShardBytes);
@@ -122,6 +147,7 @@ public static class CheckpointExporter
         {
             cancellationToken.ThrowIfCancellationRequested();
             tensor.Write(writer);
+            step(ExportStep.TensorWritten);
             progress?.Report(new ExportProgress("Writing tensors", tensor.Name, writer.BytesWritten, total));
         }
         return writer.Complete().ToList();
@@ -154,7 +180,7 @@ public static class CheckpointExporter
     }
 
     /// <summary>Tokenizer, generation config, templates, licence…: every non-weight file, unchanged.</summary>
-    private static IEnumerable<string> CopyOtherFiles(string source, string folder, CancellationToken cancellationToken)
+    private static IEnumerable<string> CopyOtherFiles(string source, string folder, Action<ExportStep> step, CancellationToken cancellationToken)
     {
         foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
         {
@@ -166,24 +192,11 @@ public static class CheckpointExporter
             string destination = Path.Combine(folder, relative);
             Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
             File.Copy(file, destination);
+            step(ExportStep.FileCopied);
             yield return relative;
         }
     }
 
     private static bool FileSystemName(string name, string pattern) =>
         System.IO.Enumeration.FileSystemName.MatchesSimpleExpression(pattern, name, ignoreCase: true);
-
-    private static void MoveIntoPlace(string staging, string target)
-    {
-        if (!Directory.Exists(target))
-        {
-            Directory.Move(staging, target);
-            return;
-        }
-        // Forced (or empty) target: swap in the new folder, then remove the old one.
-        string old = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.old-{Guid.NewGuid():N}");
-        Directory.Move(target, old);
-        Directory.Move(staging, target);
-        Directory.Delete(old, recursive: true);
-    }
 }

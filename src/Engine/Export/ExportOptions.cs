@@ -17,7 +17,7 @@ public sealed record ExportOptions
 {
     public ExportFormat Format { get; init; } = ExportFormat.ModelOpt;
 
-    /// <summary>Replace a non-empty target folder.</summary>
+    /// <summary>Replace a non-empty target folder, when it is a previous export of this tool.</summary>
     public bool Force { get; init; }
 
     public const long DefaultMaxShardBytes = ShardPlan.DefaultMaxShardBytes;
@@ -29,6 +29,9 @@ public sealed record ExportOptions
 
     /// <summary>The <c>producer.version</c> written into the config files.</summary>
     public string ProducerVersion { get; init; } = "0.1.0";
+
+    /// <summary>Called at each point where the export changed the file system (the fault-injection tests stop there).</summary>
+    internal Action<ExportStep>? StepReached { get; init; }
 }
 
 /// <summary>Progress of an export, for Write-Progress.</summary>

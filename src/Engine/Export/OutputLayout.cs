@@ -79,7 +79,8 @@ public sealed class OutputLayout
         var blockScales = new byte[Nvfp4.ScaleLength(unit.Rows, unit.Cols)];
         try
         {
-            var result = Nvfp4.Quantize(unit.OutputPrefix + ".weight", unit.Bytes(), unit.DType, unit.Rows, unit.Cols,
+            using var weight = unit.Read();
+            var result = Nvfp4.Quantize(unit.OutputPrefix + ".weight", weight.Span, unit.DType, unit.Rows, unit.Cols,
                 packed.AsSpan(0, packedLength), blockScales, new Nvfp4Options { GlobalAmax = groupAmax, Order = options.Order });
             _warnings.AddRange(result.Warnings);
             writer.WriteTensor(name, packed.AsSpan(0, packedLength));

@@ -14,7 +14,10 @@ public sealed record OutputTensor(TensorSpec Spec, Action<CheckpointWriter> Writ
         {
             const int piece = 64 << 20;
             for (long done = 0; done < length; done += piece)
-                writer.Append(source.File.GetBytes(source.Info, offset + done, (int)Math.Min(piece, length - done)));
+            {
+                using var bytes = source.File.Read(source.Info, offset + done, (int)Math.Min(piece, length - done));
+                writer.Append(bytes.Span);
+            }
         });
 
     public static OutputTensor CopyWhole(TensorRef source) =>

@@ -22,8 +22,8 @@ public sealed record WeightUnit(
     public bool IsQuantized => Decision.IsQuantized();
 
     /// <summary>The weight's bytes as one span (the quantization kernels take spans of at most 2 GiB).</summary>
-    public ReadOnlySpan<byte> Bytes() => ByteLength <= int.MaxValue
-        ? Source.File.GetBytes(Source.Info, ByteOffset, (int)ByteLength)
+    public MappedBytes Read() => ByteLength <= int.MaxValue
+        ? Source.File.Read(Source.Info, ByteOffset, (int)ByteLength)
         : throw new ModelOptPS.Engine.Errors.ModelOptException("TensorTooLargeToQuantize", ModelOptPS.Engine.Errors.ErrorKind.NotImplemented,
             $"'{OutputPrefix}.weight' is {ByteLength} bytes; NVFP4 quantization handles weights up to 2 GiB. Exclude it (-Exclude '{OutputPrefix}').",
             Source.File.Path);

@@ -77,10 +77,12 @@ internal sealed class ExportedQuantization : IQuantizedForm
         var scales = _export.GetTensor(module + ".weight_scale");
         float globalScale = Scalar(module + ".weight_scale_2") ?? 1f / Scalar(module + ".weight_global_scale")!.Value;
         var values = new float[rows * cols];
-        Nvfp4.Dequantize(packed.File.GetBytes(packed.Info), scales.File.GetBytes(scales.Info), globalScale, rows, cols, values);
+        using var packedBytes = packed.File.Read(packed.Info);
+        using var scaleBytes = scales.File.Read(scales.Info);
+        Nvfp4.Dequantize(packedBytes.Span, scaleBytes.Span, globalScale, rows, cols, values);
         return values;
     }
 
     private float? Scalar(string name) =>
-        _export.Tensors.TryGetValue(name, out var t) ? BitConverter.ToSingle(t.File.GetBytes(t.Info)) : null;
+        _export.Tensors.TryGetValue(name, out var t) ? BitConverter.ToSingle(t.File.ToArray(t.Info)) : null;
 }

@@ -6,14 +6,14 @@ namespace ModelOptPS.Engine.Safetensors;
 /// <summary>
 /// One safetensors file: the validated header, and its tensor bytes through a read-only memory map that is created
 /// on first access. Nothing but the header is read up front, so opening a multi-GB shard costs microseconds and the
-/// operating system pages in only the bytes a caller touches.
+/// operating system pages in only the bytes a caller touches. Each read holds a reference on the map only while its
+/// <see cref="MappedBytes"/> is in use, so neither a dispose during a read nor the GC can unmap bytes being read.
 /// </summary>
 public sealed unsafe class SafetensorsFile : IDisposable
 {
     private readonly object _mapLock = new();
     private MemoryMappedFile? _map;
     private MemoryMappedViewAccessor? _view;
-    private byte* _base;
     private bool _disposed;
 
     private SafetensorsFile(SafetensorsHeader header) => Header = header;
@@ -34,58 +34,73 @@ public sealed unsafe class SafetensorsFile : IDisposable
                 $"Safetensors file '{Path}' has no tensor '{name}'.", Path);
 
     /// <summary>
-    /// The bytes <c>[offset, offset + length)</c> of a tensor. Tensors can exceed 2 GiB (fused experts of large
-    /// models), so callers take slices (one expert, a band of rows) rather than the whole tensor.
+    /// The bytes <c>[offset, offset + length)</c> of a tensor, to read inside a <c>using</c>. Tensors can exceed 2 GiB
+    /// (fused experts of large models), so callers take slices (one expert, a band of rows) rather than the whole tensor.
     /// </summary>
-    public ReadOnlySpan<byte> GetBytes(TensorInfo tensor, long offset, int length)
+    public MappedBytes Read(TensorInfo tensor, long offset, int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         if (offset + length > tensor.ByteLength)
             throw new ArgumentOutOfRangeException(nameof(length),
                 $"[{offset}, {offset + length}) is outside tensor '{tensor.Name}' ({tensor.ByteLength} bytes).");
-        if (length == 0) return ReadOnlySpan<byte>.Empty;
-        return new ReadOnlySpan<byte>(Base() + Header.DataStart + tensor.Begin + offset, length);
-    }
-
-    /// <summary>All bytes of a tensor below 2 GiB.</summary>
-    public ReadOnlySpan<byte> GetBytes(TensorInfo tensor) =>
-        tensor.ByteLength <= int.MaxValue
-            ? GetBytes(tensor, 0, (int)tensor.ByteLength)
-            : throw new InvalidOperationException($"Tensor '{tensor.Name}' is {tensor.ByteLength} bytes; read it in slices.");
-
-    private byte* Base()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_base != null) return _base;
         lock (_mapLock)
         {
-            if (_base != null) return _base;
-            _map = MemoryMappedFile.CreateFromFile(Path, FileMode.Open, mapName: null, capacity: 0, MemoryMappedFileAccess.Read);
-            _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            if (_disposed) throw Disposed();
+            if (length == 0) return new MappedBytes(null, ReadOnlySpan<byte>.Empty);
+            if (_view is null)
+            {
+                _map = MemoryMappedFile.CreateFromFile(Path, FileMode.Open, mapName: null, capacity: 0, MemoryMappedFileAccess.Read);
+                _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            }
+            var handle = _view.SafeMemoryMappedViewHandle;
             byte* pointer = null;
-            _view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
-            _base = pointer + _view.PointerOffset;
-            return _base;
+            handle.AcquirePointer(ref pointer); // a reference the MappedBytes returns; unmapping waits for it
+            return new MappedBytes(handle, new ReadOnlySpan<byte>(pointer + _view.PointerOffset + Header.DataStart + tensor.Begin + offset, length));
         }
     }
 
-    /// <summary>True once tensor data has been mapped (tests use it to show that import reads no data).</summary>
-    public bool IsMapped => _base != null;
+    /// <summary>All bytes of a tensor below 2 GiB.</summary>
+    public MappedBytes Read(TensorInfo tensor) =>
+        tensor.ByteLength <= int.MaxValue
+            ? Read(tensor, 0, (int)tensor.ByteLength)
+            : throw new InvalidOperationException($"Tensor '{tensor.Name}' is {tensor.ByteLength} bytes; read it in slices.");
 
+    /// <summary>A copy of the bytes <c>[offset, offset + length)</c> of a tensor (small tensors: scalars, test checks).</summary>
+    public byte[] ToArray(TensorInfo tensor, long offset, int length)
+    {
+        using var bytes = Read(tensor, offset, length);
+        return bytes.Span.ToArray();
+    }
+
+    /// <summary>A copy of all bytes of a tensor below 2 GiB.</summary>
+    public byte[] ToArray(TensorInfo tensor)
+    {
+        using var bytes = Read(tensor);
+        return bytes.Span.ToArray();
+    }
+
+    /// <summary>True once tensor data has been mapped (tests use it to show that import reads no data).</summary>
+    public bool IsMapped => _view is not null;
+
+    /// <summary>
+    /// Unmaps the file once no <see cref="MappedBytes"/> is in use; reading afterwards is <see cref="ErrorIds.ModelDisposed"/>.
+    /// A file never disposed is unmapped by the map handle's own finalizer once the file is unreachable, since no
+    /// reference on the handle outlives a read.
+    /// </summary>
     public void Dispose()
     {
         lock (_mapLock)
         {
             if (_disposed) return;
             _disposed = true;
-            if (_view is not null)
-            {
-                _view.SafeMemoryMappedViewHandle.ReleasePointer();
-                _view.Dispose();
-            }
+            _view?.Dispose();
             _map?.Dispose();
-            _base = null;
         }
     }
+
+    private ModelOptException Disposed() =>
+        new(ErrorIds.ModelDisposed, ErrorKind.InvalidOperation,
+            $"The checkpoint file '{Path}' was closed: its model was disposed. Import the checkpoint again to read it.", Path,
+            new ObjectDisposedException(nameof(SafetensorsFile)));
 }

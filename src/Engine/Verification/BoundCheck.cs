@@ -67,20 +67,18 @@ internal static class BoundCheck
         var transposed = new byte[layout == WeightLayout.ScalesTransposed ? blocks : 0];
         for (int row = first; row < last && !(stopAtFirst && tally.Violations > 0); row++)
         {
-            var values = source.Bytes((long)row * rowBytes, rowBytes);
-            var packed = weight.Packed.File.GetBytes(weight.Packed.Info, (long)row * (cols / 2), cols / 2);
-            ReadOnlySpan<byte> scales;
+            using var values = source.Read((long)row * rowBytes, rowBytes);
+            using var packed = weight.Packed.File.Read(weight.Packed.Info, (long)row * (cols / 2), cols / 2);
+            using var stored = layout == WeightLayout.ScalesTransposed
+                ? weight.BlockScales.File.Read(weight.BlockScales.Info)
+                : weight.BlockScales.File.Read(weight.BlockScales.Info, (long)row * blocks, blocks);
+            ReadOnlySpan<byte> scales = stored.Span;
             if (layout == WeightLayout.ScalesTransposed)
             {
-                var all = weight.BlockScales.File.GetBytes(weight.BlockScales.Info);
-                for (int b = 0; b < blocks; b++) transposed[b] = all[b * weight.Rows + row];
+                for (int b = 0; b < blocks; b++) transposed[b] = stored.Span[b * weight.Rows + row];
                 scales = transposed;
             }
-            else
-            {
-                scales = weight.BlockScales.File.GetBytes(weight.BlockScales.Info, (long)row * blocks, blocks);
-            }
-            AccumulateRow(values, source.DType, packed, scales, weight.WeightScale2, layout == WeightLayout.NibblesSwapped, row, ref tally);
+            AccumulateRow(values.Span, source.DType, packed.Span, scales, weight.WeightScale2, layout == WeightLayout.NibblesSwapped, row, ref tally);
         }
         return tally;
     }

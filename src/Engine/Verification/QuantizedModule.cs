@@ -133,7 +133,8 @@ internal sealed class QuantizedModule
         long length = BlockScales.Info.ByteLength;
         for (long offset = 0; offset < length; offset += chunk)
         {
-            var bytes = BlockScales.File.GetBytes(BlockScales.Info, offset, (int)Math.Min(chunk, length - offset));
+            using var mapped = BlockScales.File.Read(BlockScales.Info, offset, (int)Math.Min(chunk, length - offset));
+            var bytes = mapped.Span;
             for (int i = 0; i < bytes.Length; i++)
             {
                 byte b = bytes[i];
@@ -176,7 +177,7 @@ internal sealed class QuantizedModule
             if (info.ElementCount != 1) return null;
         }
         var tensor = reference(name);
-        float value = BinaryPrimitives.ReadSingleLittleEndian(tensor.File.GetBytes(tensor.Info));
+        float value = BinaryPrimitives.ReadSingleLittleEndian(tensor.File.ToArray(tensor.Info));
         string? problem = float.IsNaN(value) ? "NaN" : float.IsInfinity(value) ? "infinite" : value == 0 ? "zero" : value < 0 ? "negative" : null;
         if (problem is null) return value;
         check.Fail(VerificationIds.InvalidScale,

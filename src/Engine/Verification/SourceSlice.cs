@@ -13,7 +13,7 @@ internal sealed record SourceSlice(string Name, TensorRef Tensor, long Offset, l
 
     public long ByteLength => TensorInfo.ElementsOf(Shape) * DTypes.SizeOf(DType);
 
-    public ReadOnlySpan<byte> Bytes(long offset, int length) => Tensor.File.GetBytes(Tensor.Info, Offset + offset, length);
+    public MappedBytes Read(long offset, int length) => Tensor.File.Read(Tensor.Info, Offset + offset, length);
 
     /// <summary>max |w| over the slice (floating dtypes), read in chunks.</summary>
     public float Amax()
@@ -21,7 +21,10 @@ internal sealed record SourceSlice(string Name, TensorRef Tensor, long Offset, l
         const int chunk = 1 << 24;
         float amax = 0;
         for (long offset = 0; offset < ByteLength; offset += chunk)
-            amax = Math.Max(amax, Numerics.Amax.Compute(Bytes(offset, (int)Math.Min(chunk, ByteLength - offset)), DType).Amax);
+        {
+            using var bytes = Read(offset, (int)Math.Min(chunk, ByteLength - offset));
+            amax = Math.Max(amax, Numerics.Amax.Compute(bytes.Span, DType).Amax);
+        }
         return amax;
     }
 
@@ -32,9 +35,9 @@ internal sealed record SourceSlice(string Name, TensorRef Tensor, long Offset, l
         for (long offset = 0; offset < ByteLength; offset += chunk)
         {
             int length = (int)Math.Min(chunk, ByteLength - offset);
-            var mine = Bytes(offset, length);
-            var theirs = other.File.GetBytes(other.Info, offset, length);
-            int common = mine.CommonPrefixLength(theirs);
+            using var mine = Read(offset, length);
+            using var theirs = other.File.Read(other.Info, offset, length);
+            int common = mine.Span.CommonPrefixLength(theirs.Span);
             if (common < length) return offset + common;
         }
         return -1;

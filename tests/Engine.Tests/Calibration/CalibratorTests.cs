@@ -74,7 +74,7 @@ public class CalibratorTests : IDisposable
 
     private static void WidenBf16(Engine.Checkpoint.TensorRef tensor, float[] destination)
     {
-        var bytes = tensor.File.GetBytes(tensor.Info);
+        ReadOnlySpan<byte> bytes = tensor.File.ToArray(tensor.Info);
         for (int i = 0; i < destination.Length; i++)
             destination[i] = BitConverter.UInt32BitsToSingle((uint)BitConverter.ToUInt16(bytes.Slice(2 * i, 2)) << 16);
     }

@@ -40,11 +40,11 @@ public class SafetensorsRoundTripTests
         Assert.Equal(["__metadata__", "b.weight", "a.scalar", "c.empty", "d.codes"], json.Select(kv => kv.Key));
 
         using var file = SafetensorsFile.Open(path);
-        Assert.Equal(Bytes(30, 1), file.GetBytes(file.GetInfo("b.weight")).ToArray());
-        Assert.Equal(Bytes(4, 2), file.GetBytes(file.GetInfo("a.scalar")).ToArray());
-        Assert.Empty(file.GetBytes(file.GetInfo("c.empty")).ToArray());
-        Assert.Equal(Bytes(7, 3), file.GetBytes(file.GetInfo("d.codes")).ToArray());
-        Assert.Equal(Bytes(30, 1).AsSpan(6, 4).ToArray(), file.GetBytes(file.GetInfo("b.weight"), 6, 4).ToArray());
+        Assert.Equal(Bytes(30, 1), file.ToArray(file.GetInfo("b.weight")));
+        Assert.Equal(Bytes(4, 2), file.ToArray(file.GetInfo("a.scalar")));
+        Assert.Empty(file.ToArray(file.GetInfo("c.empty")));
+        Assert.Equal(Bytes(7, 3), file.ToArray(file.GetInfo("d.codes")));
+        Assert.Equal(Bytes(30, 1).AsSpan(6, 4).ToArray(), file.ToArray(file.GetInfo("b.weight"), 6, 4));
         Assert.Empty(file.GetInfo("a.scalar").Shape);
     }
 
@@ -87,7 +87,7 @@ public class SafetensorsRoundTripTests
         foreach (var s in specs)
         {
             var t = reader.GetTensor(s.Name);
-            Assert.Equal(Bytes(100, s.Name[1]), t.File.GetBytes(t.Info).ToArray());
+            Assert.Equal(Bytes(100, s.Name[1]), t.File.ToArray(t.Info));
         }
     }
 

@@ -48,17 +48,18 @@ public class ExportLayoutTests : IDisposable
         foreach (var unit in units)
         {
             string p = unit.OutputPrefix;
+            using var weight = unit.Read();
             if (!unit.IsQuantized)
             {
                 expected.Add(p + ".weight");
-                Assert.Equal(unit.Bytes().ToArray(), Bytes(output, p + ".weight"));
+                Assert.Equal(weight.Span.ToArray(), Bytes(output, p + ".weight"));
                 Assert.Equal([(long)unit.Rows, unit.Cols], output.GetTensor(p + ".weight").Info.Shape);
                 continue;
             }
             string packedName = ct ? p + ".weight_packed" : p + ".weight";
             var packed = new byte[unit.Rows * unit.Cols / 2];
             var blockScales = new byte[unit.Rows * unit.Cols / 16];
-            var r = Nvfp4.Quantize(p, unit.Bytes(), unit.DType, unit.Rows, unit.Cols, packed, blockScales, new Nvfp4Options { GlobalAmax = scales.WeightAmax(unit) });
+            var r = Nvfp4.Quantize(p, weight.Span, unit.DType, unit.Rows, unit.Cols, packed, blockScales, new Nvfp4Options { GlobalAmax = scales.WeightAmax(unit) });
             Assert.Equal(packed, Bytes(output, packedName));
             Assert.Equal(blockScales, Bytes(output, p + ".weight_scale"));
             Assert.Equal(DType.U8, output.GetTensor(packedName).Info.DType);
@@ -92,7 +93,7 @@ public class ExportLayoutTests : IDisposable
             {
                 if (handled && param is "weight" or "gate_up_proj" or "down_proj") continue;
                 var source = model.Checkpoint.GetTensor(info.Name);
-                Assert.Equal(source.File.GetBytes(source.Info).ToArray(), Bytes(output, info.Name));
+                Assert.Equal(source.File.ToArray(source.Info), Bytes(output, info.Name));
                 expected.Add(info.Name);
             }
         }
@@ -109,7 +110,7 @@ public class ExportLayoutTests : IDisposable
     private static byte[] Bytes(CheckpointReader reader, string name)
     {
         var t = reader.GetTensor(name);
-        return t.File.GetBytes(t.Info).ToArray();
+        return t.File.ToArray(t.Info);
     }
 
     private static float Scalar(CheckpointReader reader, string name, long[] shape)
@@ -117,6 +118,6 @@ public class ExportLayoutTests : IDisposable
         var t = reader.GetTensor(name);
         Assert.Equal(DType.F32, t.Info.DType);
         Assert.Equal(shape, t.Info.Shape);
-        return BitConverter.ToSingle(t.File.GetBytes(t.Info));
+        return BitConverter.ToSingle(t.File.ToArray(t.Info));
     }
 }

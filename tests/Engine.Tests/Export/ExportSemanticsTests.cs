@@ -16,12 +16,12 @@ public class ExportSemanticsTests : IDisposable
 
     public void Dispose() => _tmp.Dispose();
 
-    private static float Scalar(CheckpointReader r, string name) => BitConverter.ToSingle(r.GetTensor(name).File.GetBytes(r.GetTensor(name).Info));
+    private static float Scalar(CheckpointReader r, string name) => BitConverter.ToSingle(r.GetTensor(name).File.ToArray(r.GetTensor(name).Info));
 
     private static float SourceAmax(HFModel model, string tensor, long offset = 0, int length = -1)
     {
         var t = model.Checkpoint.GetTensor(tensor);
-        var bytes = length < 0 ? t.File.GetBytes(t.Info) : t.File.GetBytes(t.Info, offset, length);
+        var bytes = length < 0 ? t.File.ToArray(t.Info) : t.File.ToArray(t.Info, offset, length);
         return Amax.Compute(bytes, t.Info.DType).Amax;
     }
 
@@ -77,9 +77,9 @@ public class ExportSemanticsTests : IDisposable
                 string p = $"{x}.{e}.{proj}";
                 var packed = new byte[I * H / 2];
                 var scales = new byte[I * H / 16];
-                Nvfp4.Quantize(p, gateUp.File.GetBytes(gateUp.Info, (long)e * expertBytes + offset, I * H * 2), DType.BF16, I, H, packed, scales,
+                Nvfp4.Quantize(p, gateUp.File.ToArray(gateUp.Info, (long)e * expertBytes + offset, I * H * 2), DType.BF16, I, H, packed, scales,
                     new Nvfp4Options { GlobalAmax = amax });
-                Assert.Equal(packed, output.GetTensor(p + ".weight").File.GetBytes(output.GetTensor(p + ".weight").Info).ToArray());
+                Assert.Equal(packed, output.GetTensor(p + ".weight").File.ToArray(output.GetTensor(p + ".weight").Info));
                 Assert.Equal(ws2, Scalar(output, p + ".weight_scale_2"));
                 Assert.Equal(GlobalScale.FromAmax(inputAmax), Scalar(output, p + ".input_scale"));
             }
@@ -100,7 +100,7 @@ public class ExportSemanticsTests : IDisposable
         var up3 = output.GetTensor($"{x}.3.up_proj.weight");
         Assert.Equal(DType.BF16, up3.Info.DType);
         Assert.Equal([32L, 64], up3.Info.Shape);
-        Assert.Equal(gateUp.File.GetBytes(gateUp.Info, 3L * 64 * 64 * 2 + 32 * 64 * 2, 32 * 64 * 2).ToArray(), up3.File.GetBytes(up3.Info).ToArray());
+        Assert.Equal(gateUp.File.ToArray(gateUp.Info, 3L * 64 * 64 * 2 + 32 * 64 * 2, 32 * 64 * 2), up3.File.ToArray(up3.Info));
         Assert.False(output.Tensors.ContainsKey($"{x}.3.up_proj.weight_scale"));
     }
 
@@ -209,9 +209,9 @@ public class ExportSemanticsTests : IDisposable
         Assert.Equal("TargetExists", ex.ErrorId);
         Assert.Equal(ErrorKind.ResourceExists, ex.Kind);
         Assert.True(File.Exists(Path.Combine(target, "keep.txt")));
-        CheckpointExporter.Export(model, target, new ExportOptions { Force = true });
-        Assert.False(File.Exists(Path.Combine(target, "keep.txt")));
-        Assert.True(File.Exists(Path.Combine(target, "model.safetensors")));
+        var forced = Assert.Throws<ModelOptException>(() => CheckpointExporter.Export(model, target, new ExportOptions { Force = true }));
+        Assert.Equal(ExportErrorIds.TargetNotAnExport, forced.ErrorId);
+        Assert.Equal(["keep.txt"], Directory.GetFiles(target).Select(Path.GetFileName));
 
         using var cancel = new CancellationTokenSource();
         cancel.Cancel();

@@ -21,7 +21,7 @@ internal sealed class CheckpointEditor(string folder)
         using (var reader = CheckpointReader.Open(folder))
         {
             foreach (var t in reader.Tensors.Values)
-                tensors.Add(new StoredTensor(t.Name, t.Info.DType, t.Info.Shape, t.File.GetBytes(t.Info).ToArray()) { Shard = Path.GetFileName(t.File.Path) });
+                tensors.Add(new StoredTensor(t.Name, t.Info.DType, t.Info.Shape, t.File.ToArray(t.Info)) { Shard = Path.GetFileName(t.File.Path) });
         }
         edit(tensors);
         foreach (var shard in Directory.EnumerateFiles(folder, "*.safetensors")) File.Delete(shard);
@@ -60,7 +60,7 @@ internal sealed class CheckpointEditor(string folder)
     {
         using var reader = CheckpointReader.Open(folder);
         var t = reader.GetTensor(name);
-        return BinaryPrimitives.ReadSingleLittleEndian(t.File.GetBytes(t.Info));
+        return BinaryPrimitives.ReadSingleLittleEndian(t.File.ToArray(t.Info));
     }
 
     /// <summary>Exchanges the data of every tensor of two modules (same shapes).</summary>

@@ -160,7 +160,7 @@ public sealed class CorruptionTests(CorruptionBaselines baselines, ITestOutputHe
         {
             using var reader = CheckpointReader.Open(source);
             var weight = reader.GetTensor(module + ".weight");
-            var stored = new StoredTensor(weight.Name, weight.Info.DType, weight.Info.Shape, weight.File.GetBytes(weight.Info).ToArray());
+            var stored = new StoredTensor(weight.Name, weight.Info.DType, weight.Info.Shape, weight.File.ToArray(weight.Info));
             e.Tensors(list =>
             {
                 string shard = list.First(t => t.Name == module + ".weight").Shard;
@@ -174,7 +174,7 @@ public sealed class CorruptionTests(CorruptionBaselines baselines, ITestOutputHe
     {
         using var reader = CheckpointReader.Open(source);
         var fused = new[] { "gate_up_proj", "down_proj" }.Select(p => reader.GetTensor($"{Experts}.{p}"))
-            .Select(t => new StoredTensor(t.Name, t.Info.DType, t.Info.Shape, t.File.GetBytes(t.Info).ToArray())).ToList();
+            .Select(t => new StoredTensor(t.Name, t.Info.DType, t.Info.Shape, t.File.ToArray(t.Info))).ToList();
         e.Tensors(list =>
         {
             string shard = list.First(t => t.Name.StartsWith(Experts + ".", StringComparison.Ordinal)).Shard;

@@ -90,7 +90,7 @@ internal static class TestExport
         }
     }
 
-    private static StoredTensor Copy(TensorRef t) => new(t.Name, t.Info.DType, t.Info.Shape, t.File.GetBytes(t.Info).ToArray());
+    private static StoredTensor Copy(TensorRef t) => new(t.Name, t.Info.DType, t.Info.Shape, t.File.ToArray(t.Info));
 
     private static StoredTensor Scalar(string name, float value, bool reciprocal, long[] shape)
     {
@@ -150,7 +150,7 @@ internal static class TestExport
     /// <summary>One weight to quantize: a 2-D source matrix (a whole tensor or one expert's part of a fused one).</summary>
     private sealed record Unit(string Name, TensorRef Source, long Offset, long Rows, long Cols)
     {
-        public ReadOnlySpan<byte> Bytes() => Source.File.GetBytes(Source.Info, Offset, (int)(Rows * Cols * DTypes.SizeOf(Source.Info.DType)));
+        public byte[] Bytes() => Source.File.ToArray(Source.Info, Offset, (int)(Rows * Cols * DTypes.SizeOf(Source.Info.DType)));
 
         public float Amax() => global::ModelOptPS.Engine.Numerics.Amax.ComputeFinite(Name, Bytes(), Source.Info.DType);
 

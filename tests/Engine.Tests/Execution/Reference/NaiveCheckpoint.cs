@@ -14,7 +14,7 @@ internal sealed class NaiveCheckpoint(CheckpointReader reader)
     public double[] Flat(string name)
     {
         var t = reader.GetTensor(name);
-        ReadOnlySpan<byte> bytes = t.File.GetBytes(t.Info);
+        ReadOnlySpan<byte> bytes = t.File.ToArray(t.Info);
         int size = DTypes.SizeOf(t.Info.DType);
         var values = new double[bytes.Length / size];
         for (int i = 0; i < values.Length; i++)

@@ -1,0 +1,14 @@
+namespace ModelOptPS.Engine.Export;
+
+/// <summary>Stable error ids of the export's target folder (runbooks and tests match on these strings).</summary>
+public static class ExportErrorIds
+{
+    /// <summary>-Force was given, but the folder holds something that is not a previous export of this tool.</summary>
+    public const string TargetNotAnExport = nameof(TargetNotAnExport);
+
+    /// <summary>The file system of the target ran out of space (or quota) while the export was written.</summary>
+    public const string ExportDiskFull = nameof(ExportDiskFull);
+
+    /// <summary>Any other failure to write, rename or remove in the target's folder.</summary>
+    public const string ExportWriteFailed = nameof(ExportWriteFailed);
+}
