@@ -90,7 +90,7 @@ public sealed class InvokeCalibrationCommand : ModelOptCmdlet
         });
         WriteVerbose($"Calibrating {InputObject.Name} on {(Dataset ?? "the built-in corpus")}: {NumSamples} sequences of {SequenceLength} tokens, " +
                      $"{BatchSize} at a time, seed {Seed}, device {Device}{(AllExperts ? ", every token through every expert" : "")}.");
-        RunEngine(InputObject, () =>
+        RunEngine($"Calibrating {InputObject.Name}", InputObject, () =>
         {
             var (statistics, report) = Calibrator.Run(InputObject, options, progress, StopToken);
             foreach (var warning in report.Warnings) WriteWarning(warning);

@@ -79,7 +79,8 @@ public sealed class MeasureQuantQualityCommand : ModelOptCmdlet
             return p.SequencesDone == p.Sequences;
         });
         HFModel? source = null;
-        RunEngine(ParameterSetName == ModelSet ? InputObject : Path, () =>
+        RunEngine(ParameterSetName == ModelSet ? $"Measuring the quality of {InputObject.Name}" : $"Measuring the quality of '{ResolvePath(Path)}'",
+            ParameterSetName == ModelSet ? InputObject : Path, () =>
         {
             QualityReport report;
             if (ParameterSetName == ModelSet)

@@ -1,6 +1,7 @@
-using ModelOptPS.Engine.Torch;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using ModelOptPS.Engine.Errors;
+using ModelOptPS.Engine.Torch;
 using static TorchSharp.torch;
 
 namespace ModelOptPS.Engine.Execution;
@@ -32,7 +33,7 @@ internal static class GatedDeltaRule
             Floats(beta.to(ScalarType.Float32)),
             new float[length * heads * valueDim],
             length, heads, keyDim, valueDim);
-        Parallel.For(0, heads, problem.RunHead);
+        ParallelFailures.Run(() => Parallel.For(0, heads, problem.RunHead));
         return tensor(problem.Output, [length, heads, valueDim], ScalarType.Float32).to(q.device);
     }
 

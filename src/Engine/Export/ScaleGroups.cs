@@ -52,8 +52,8 @@ public sealed class ScaleGroups
     {
         var quantized = units.Where(u => u.IsQuantized).ToList();
         var own = new ConcurrentDictionary<WeightUnit, float>();
-        Parallel.ForEach(quantized, new ParallelOptions { CancellationToken = cancellationToken }, u =>
-            own[u] = Amax.ComputeFinite(u.OutputPrefix + ".weight", u.Bytes(), u.DType));
+        ParallelFailures.Run(() => Parallel.ForEach(quantized, new ParallelOptions { CancellationToken = cancellationToken }, u =>
+            own[u] = Amax.ComputeFinite(u.OutputPrefix + ".weight", u.Bytes(), u.DType)));
         var weightAmax = new Dictionary<WeightUnit, float>();
         foreach (var group in quantized.GroupBy(WeightGroupKey))
         {

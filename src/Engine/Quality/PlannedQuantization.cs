@@ -18,10 +18,10 @@ internal sealed class PlannedQuantization : IQuantizedForm
     private readonly Dictionary<string, float> _inputScales = new(StringComparer.Ordinal);
     private readonly ScaleGroups _scales;
 
-    public PlannedQuantization(HFModel model, QuantPlan plan)
+    public PlannedQuantization(HFModel model, QuantPlan plan, CancellationToken cancellationToken)
     {
         var units = WeightUnits.From(model, plan);
-        _scales = ScaleGroups.Compute(units, model.Statistics, CancellationToken.None);
+        _scales = ScaleGroups.Compute(units, model.Statistics, cancellationToken);
         foreach (var unit in units.Where(u => u.IsQuantized))
         {
             // The runner names fused experts by their 3-D parameter, Linears by module.
