@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using ModelOptPS.Engine.Data;
-using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Execution;
 using ModelOptPS.Engine.Model;
 using ModelOptPS.Engine.Quantization;

@@ -42,6 +42,7 @@ internal sealed class PlannedQuantization : IQuantizedForm
     public Tensor Weight(string weightName, Tensor weight)
     {
         if (!_units.TryGetValue(weightName, out var units)) return weight;
+        WeightArrays.Length(weightName, weight.shape); // units lie inside the weight, so their offsets and lengths fit an int too
         var values = weight.to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
         foreach (var (unit, offset) in units)
         {
