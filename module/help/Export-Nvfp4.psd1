@@ -124,6 +124,8 @@ Errors are non-terminating, one per model, and leave no output folder behind. Er
 PlanQuantizesNothing, MixedPrecisionNotSupported (a plan that mixes W4A4 and weight-only modules), CalibrationRequired,
 InputAmaxMissing, InputAmaxInvalid, TargetOverlapsSource, TargetExists, TargetIsFile, and from the numerics
 NonFiniteWeight (a NaN or infinite weight, named), InvalidGlobalAmax, InvalidInputAmax and WeightScaleUnderflow.
+Any step may also write the shared ids AccessDenied, FileNotFound, FileSystemError (non-terminating) and
+NativeError, OutOfMemory, InternalError (terminating); see about_ModelOptPS.
 
 The export also fills in a null or missing config.json architectures entry from model_type, with a warning, since the
 engines need it to pick the model class.
