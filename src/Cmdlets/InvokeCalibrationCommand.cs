@@ -53,19 +53,6 @@ public sealed class InvokeCalibrationCommand : SequenceDataCmdlet
 
     protected override void ProcessRecord()
     {
-        if (InputObject.Plan is null)
-        {
-            InputObject.Plan = QuantPlanner.Plan(InputObject, Presets.Get(Presets.Default));
-            WriteWarning($"{InputObject.Name} has no plan; calibrating for {Presets.Default} (pipe through Set-QuantConfig to choose another).");
-        }
-        var options = new CalibrationOptions
-        {
-            DatasetPath = DatasetPath(Dataset),
-            Column = Column,
-            Sequences = Sequences(SequenceLength),
-            AllExperts = AllExperts,
-            Device = Device,
-        };
         var progress = new PipelineProgress<RunnerProgress>(this, 2, $"Invoke-Calibration {InputObject.Name}", (p, record) =>
         {
             record.StatusDescription = $"Layer {p.LayersDone} of {p.LayerCount}, {p.Tokens} tokens";
@@ -77,8 +64,21 @@ public sealed class InvokeCalibrationCommand : SequenceDataCmdlet
                      $"{BatchSize} at a time, seed {Seed}, device {Device}{(AllExperts ? ", every token through every expert" : "")}.");
         RunEngine($"Calibrating {InputObject.Name}", InputObject, () =>
         {
-            var batched = options with { TokensPerChunk = CalibrationOptions.TokensPerBatch(BatchSize, SequenceLength) };
-            var (statistics, report) = Calibrator.Run(InputObject, batched, progress, StopToken);
+            if (InputObject.Plan is null)
+            {
+                InputObject.Plan = QuantPlanner.Plan(InputObject, Presets.Get(Presets.Default));
+                WriteWarning($"{InputObject.Name} has no plan; calibrating for {Presets.Default} (pipe through Set-QuantConfig to choose another).");
+            }
+            var options = new CalibrationOptions
+            {
+                DatasetPath = DatasetPath(Dataset),
+                Column = Column,
+                Sequences = Sequences(SequenceLength),
+                AllExperts = AllExperts,
+                Device = Device,
+                TokensPerChunk = CalibrationOptions.TokensPerBatch(BatchSize, SequenceLength),
+            };
+            var (statistics, report) = Calibrator.Run(InputObject, options, progress, StopToken);
             foreach (var warning in report.Warnings) WriteWarning(warning);
             foreach (var coverage in report.ExpertCoverage) WriteVerbose(coverage.ToString());
             WriteVerbose($"Calibrated: {report}.");

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using ModelOptPS.Engine.Data;
 using ModelOptPS.Engine.Model;
 using ModelOptPS.Engine.Quality;
 

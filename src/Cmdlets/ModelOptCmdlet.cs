@@ -4,8 +4,8 @@ using ModelOptPS.Engine.Errors;
 namespace ModelOptPS.Cmdlets;
 
 /// <summary>
-/// Shared plumbing for the module's cmdlets: provider-aware path resolution and the one mapping from engine
-/// errors to ErrorRecords (the engine's error id, the matching category, the file as target).
+/// Shared plumbing for the module's cmdlets: provider-aware path resolution, the stop token, and the one way of calling
+/// the engine (<see cref="RunEngine"/>), which turns every failure into an ErrorRecord (see <see cref="FailureRecords"/>).
 /// </summary>
 public abstract class ModelOptCmdlet : PSCmdlet
 {
