@@ -161,3 +161,27 @@ Describe 'ErrorRecords' {
         { Import-HFModel $ModelOptExport -ErrorAction Stop } | Should -Throw -ErrorId 'CheckpointAlreadyQuantized,ModelOptPS.Cmdlets.ImportHFModelCommand'
     }
 }
+
+Describe 'Ctrl+C' {
+    It 'stops Test-QuantFormat mid-verification: the pipeline stops, with no result and no error' {
+        $dims = [ModelOptPS.Fixtures.Dims]@{ Hidden = 512; Intermediate = 2048; Layers = 6 }
+        $source = [ModelOptPS.Fixtures.TinyCheckpoints]::Write('llama', (Join-Path $TestDrive 'stop-src'), $dims, 1, 10000000000)
+        $export = Import-HFModel $source | Set-QuantConfig -Preset W4A16_NVFP4 | Export-Nvfp4 (Join-Path $TestDrive 'stop-out')
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript("Import-Module '$env:MODELOPTPS_MODULE'; Test-QuantFormat '$($export.Path)' -Reference '$source'; 'after'")
+            $output = [Management.Automation.PSDataCollection[psobject]]::new()
+            $run = $ps.BeginInvoke([Management.Automation.PSDataCollection[psobject]]::new(), $output)
+            $clock = [Diagnostics.Stopwatch]::StartNew()
+            while ($ps.Streams.Progress.Count -eq 0 -and -not $run.IsCompleted -and $clock.Elapsed.TotalSeconds -lt 60) { Start-Sleep -Milliseconds 20 }
+            $run.IsCompleted | Should -BeFalse -Because 'the verification must still be running when it is stopped'
+            $clock.Restart()
+            $ps.Stop()
+            $clock.Elapsed.TotalSeconds | Should -BeLessThan 2
+            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+            $ps.Streams.Error.Count | Should -Be 0
+            @($output | Where-Object { $_ -is [ModelOptPS.Engine.Verification.VerificationReport] -or $_ -eq 'after' }).Count | Should -Be 0
+        }
+        finally { $ps.Dispose() }
+    }
+}
