@@ -185,3 +185,45 @@ Describe 'Ctrl+C' {
         finally { $ps.Dispose() }
     }
 }
+
+Describe 'Unexpected failures' {
+    BeforeAll {
+        $failureRecords = [ModelOptPS.Cmdlets.ModelOptCmdlet].Assembly.GetType('ModelOptPS.Cmdlets.FailureRecords', $true)
+        function ConvertTo-Record([Exception] $Exception) {
+            $pair = $failureRecords.GetMethod('For').Invoke($null, @($Exception, "Exporting 'm' to '/x'", 'target'))
+            [pscustomobject]@{ Record = $pair.Item1; Terminating = $pair.Item2 }
+        }
+    }
+
+    It '<Name> -> <Id> (<Category>), terminating: <Terminating>' -ForEach @(
+        @{ Name = 'UnauthorizedAccessException'; Make = { [UnauthorizedAccessException]::new('Access to the path is denied.') }; Id = 'AccessDenied'; Category = 'PermissionDenied'; Terminating = $false }
+        @{ Name = 'FileNotFoundException'; Make = { [IO.FileNotFoundException]::new('gone') }; Id = 'FileNotFound'; Category = 'ObjectNotFound'; Terminating = $false }
+        @{ Name = 'IOException'; Make = { [IO.IOException]::new('No space left on device') }; Id = 'FileSystemError'; Category = 'ResourceUnavailable'; Terminating = $false }
+        @{ Name = 'OutOfMemoryException'; Make = { [OutOfMemoryException]::new() }; Id = 'OutOfMemory'; Category = 'ResourceUnavailable'; Terminating = $true }
+        @{ Name = 'ExternalException'; Make = { [Runtime.InteropServices.ExternalException]::new("shape mismatch`nException raised from add at /pytorch/aten.cpp:12`nframe #0: c10::Error (0x7f)`nframe #1: THSTensor_add") }; Id = 'NativeError'; Category = 'NotSpecified'; Terminating = $true }
+        @{ Name = 'InvalidOperationException'; Make = { [InvalidOperationException]::new('Sequence contains no elements') }; Id = 'InternalError'; Category = 'NotSpecified'; Terminating = $true }
+    ) {
+        $exception = & $Make
+        $converted = ConvertTo-Record $exception
+        $converted.Record.FullyQualifiedErrorId | Should -Be $Id
+        "$($converted.Record.CategoryInfo.Category)" | Should -Be $Category
+        $converted.Terminating | Should -Be $Terminating
+        $converted.Record.TargetObject | Should -Be 'target'
+        $converted.Record.Exception | Should -Be $exception
+        $converted.Record.ErrorDetails.Message | Should -BeLike "Exporting 'm' to '/x' failed: *"
+        $converted.Record.ErrorDetails.Message | Should -Not -Match 'frame #|Exception raised from'
+    }
+
+    It 'an AggregateException is unwrapped to the engine error it holds' {
+        $engine = [ModelOptPS.Engine.Errors.ModelOptException]::new('NonFiniteWeight', 'InvalidData', 'NaN in w', '/m')
+        $converted = ConvertTo-Record ([AggregateException]::new([InvalidOperationException]::new(), $engine))
+        $converted.Record.FullyQualifiedErrorId | Should -Be 'NonFiniteWeight'
+        $converted.Record.Exception | Should -Be $engine
+        $converted.Terminating | Should -BeFalse
+    }
+
+    It 'the native message keeps its reason and drops its frames' {
+        $converted = ConvertTo-Record ([Runtime.InteropServices.ExternalException]::new("shape mismatch`nException raised from add`nframe #0: x"))
+        $converted.Record.ErrorDetails.Message | Should -Be "Exporting 'm' to '/x' failed: shape mismatch"
+    }
+}
