@@ -137,6 +137,8 @@ folder that is not a previous export, naming what else it holds), ExportDiskFull
 the unfinished files are removed), ExportWriteFailed (any other failure to write, rename or remove there), ModelDisposed
 (the model was disposed before the export read it), and from the numerics NonFiniteWeight (a NaN or infinite weight,
 named), InvalidGlobalAmax, InvalidInputAmax and WeightScaleUnderflow.
+Any step may also write the shared ids AccessDenied, FileNotFound, FileSystemError (non-terminating) and
+NativeError, OutOfMemory, InternalError (terminating); see about_ModelOptPS.
 
 The export also fills in a null or missing config.json architectures entry from model_type, with a warning, since the
 engines need it to pick the model class.

@@ -66,7 +66,8 @@ Writes the report as JSON to attach to an issue.
 
     Notes        = @'
 Error ids (terminating, with -LoadTorch only): TorchNotAvailable (libtorch or libLibTorchSharp cannot be loaded; the
-message says what is missing), TorchSelfTestFailed (libtorch loaded but computed wrong bytes).
+message says what is missing), TorchSelfTestFailed (libtorch loaded but computed wrong bytes), NativeError or
+InternalError for any other failure of the check.
 
 Importing the module never loads libtorch; the cmdlets that need it (calibration, quality measurement) load it on first
 use.

@@ -105,6 +105,8 @@ are ordinary Linear modules.
 
     Notes        = @'
 Error id: NoQuantPlan (non-terminating) for a model that has not been through Set-QuantConfig.
+Any step may also write the shared ids AccessDenied, FileNotFound, FileSystemError (non-terminating) and
+NativeError, OutOfMemory, InternalError (terminating); see about_ModelOptPS.
 
 The plan's own summary is on the model: $model.Plan.Summary, $model.Plan.QuantizedCount, $model.Plan.QuantAlgo,
 $model.Plan.Warnings, and $model.Plan.UnusedEntries for recipe entries that matched nothing.

@@ -96,7 +96,12 @@ and what is wrong. Scripts and tests match on the id; the NOTES list all of them
 Errors are non-terminating (one per folder that cannot be read); use -ErrorAction Stop to stop at the first one. Error
 ids: CheckpointFolderNotFound, ConfigNotFound, ConfigInvalid, NoWeightFiles, IndexInvalid, IndexShardMissing,
 IndexHeaderMismatch, DuplicateTensorName, SafetensorsTruncated, SafetensorsHeaderTooLong, SafetensorsHeaderInvalid,
-SafetensorsUnknownDType, SafetensorsShapeMismatch, SafetensorsSpanOutOfFile, SafetensorsOverlappingSpans.
+SafetensorsUnknownDType, SafetensorsShapeMismatch, SafetensorsSpanOutOfFile, SafetensorsOverlappingSpans, and
+CheckpointAlreadyQuantized (InvalidOperation) for a checkpoint that is already quantized: an hf_quant_config.json, a
+quantization_config in config.json (ModelOpt, compressed-tensors, FP8, block-FP8, GPTQ, AWQ, MXFP4, ...) or
+U8/F8/I8/I32 weights next to scale tensors; the message names the format. Import its unquantized source instead.
+Any step may also write the shared ids AccessDenied, FileNotFound, FileSystemError (non-terminating) and
+NativeError, OutOfMemory, InternalError (terminating); see about_ModelOptPS.
 
 Supported families: Llama, Qwen2, Qwen3, Qwen3-MoE, Qwen3-Next, Qwen3.5/3.6 (dense and MoE, fused experts on disk) and
 Mixtral. Other architectures import through generic Linear discovery, with a warning.

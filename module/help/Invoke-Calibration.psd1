@@ -90,7 +90,11 @@ Import-HFModel ./ckpt | Set-QuantConfig |
     Notes        = @'
 Error ids: NoQuantPlan, TokenizerNotFound, TokenizerInvalid, DatasetNotFound, DatasetInvalid (with the line),
 DatasetColumnNotFound, DatasetColumnNotText, NotEnoughCalibrationData, NonFiniteActivation (naming the layer and
-module), ForwardNotSupported (an architecture the engine cannot run), DeviceNotAvailable, TorchNotAvailable.
+module), ForwardNotSupported (an architecture the engine cannot run), DeviceNotAvailable, TorchNotAvailable,
+TooManyTokens (-NumSamples x -SequenceLength more than one run holds), ChunkTooLarge (-BatchSize x -SequenceLength
+too large for one layer's arrays); a JSONL line that is not an object, or a message whose role or content is not a
+string, is DatasetInvalid with its line. Any step may also write the shared ids AccessDenied, FileNotFound, FileSystemError (non-terminating) and
+NativeError, OutOfMemory, InternalError (terminating); see about_ModelOptPS.
 
 Write-Progress shows the layer being run, the percentage and the time remaining; -Verbose tells the data, the settings
 and the expert coverage per layer.

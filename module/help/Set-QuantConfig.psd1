@@ -128,6 +128,8 @@ scales) for the MoE experts only. Since no input quantizer is enabled, the plan 
     Notes        = @'
 Errors are non-terminating, one per model. Error ids: UnknownPreset, RecipeFileNotFound, RecipeInvalid,
 RecipeImportNotFound, QuantizerWithoutFormat, UnsupportedQuantizerFormat, PlanQuantizesNothing.
+Any step may also write the shared ids AccessDenied, FileNotFound, FileSystemError (non-terminating) and
+NativeError, OutOfMemory, InternalError (terminating); see about_ModelOptPS.
 
 Matching follows ModelOpt: later entries win; a plural per-expert quantizer name (gate_up_proj_weight_quantizers.3) is
 also tried in its singular form without the index, so patterns such as '*weight_quantizer' reach fused experts too.

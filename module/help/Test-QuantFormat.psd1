@@ -77,7 +77,9 @@ Check error ids include CheckpointNotQuantized, NothingQuantized, NotQuantized, 
 InvalidScale, NaNBlockScale, FusedScaleMismatch, ExpertInputScaleMismatch, ExcludeMatchesNothing,
 UnlistedUnquantizedLinear, IndexTensorMissing, TensorNotInIndex, TensorModified, NibblesSwapped, BlockScalesTransposed,
 WeightsOfOtherModule and QuantizationErrorOutOfBound (see the ErrorId of each check). The cmdlet itself writes
-CheckpointFolderNotFound for a missing folder.
+CheckpointFolderNotFound for a missing folder, and the reader's ids (e.g. SafetensorsTruncated) for an unreadable
+reference. Ctrl+C stops the pipeline. Any step may also write the shared ids AccessDenied, FileNotFound, FileSystemError (non-terminating) and
+NativeError, OutOfMemory, InternalError (terminating); see about_ModelOptPS.
 '@
 
     RelatedLinks = @('Export-Nvfp4', 'Import-HFModel', 'about_ModelOptPS')

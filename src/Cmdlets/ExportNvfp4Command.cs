@@ -62,7 +62,7 @@ public sealed class ExportNvfp4Command : ModelOptCmdlet
             return p.TotalBytes > 0 && p.BytesWritten == p.TotalBytes;
         });
         WriteVerbose($"Exporting {InputObject.Name} to '{target}' as {Format} ({options.Order} scale order, shards up to {Display.Bytes(MaxShardSize)}).");
-        RunEngine(InputObject, () =>
+        RunEngine($"Exporting {InputObject.Name} to '{target}'", InputObject, () =>
         {
             var result = CheckpointExporter.Export(InputObject, target, options, progress, StopToken);
             foreach (var warning in result.Warnings) WriteWarning(warning);

@@ -4,7 +4,6 @@ using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
-using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Torch;
 
 namespace ModelOptPS.Cmdlets;
@@ -29,14 +28,7 @@ public sealed class GetModelOptEnvironmentCommand : ModelOptCmdlet
         if (LoadTorch)
         {
             WriteVerbose("Loading libtorch and casting 1.0 and 448.0 to float8_e4m3fn.");
-            try
-            {
-                selfTest = TorchRuntime.RunSelfTest();
-            }
-            catch (ModelOptException ex)
-            {
-                ThrowTerminatingError(ToErrorRecord(ex));
-            }
+            RunEngine("Loading libtorch and running its self-test", null, () => selfTest = TorchRuntime.RunSelfTest(), terminating: true);
         }
         WriteObject(Describe(TorchRuntime.GetInfo(), selfTest));
     }

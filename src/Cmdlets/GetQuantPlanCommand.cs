@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Model;
 using ModelOptPS.Engine.Quantization;
 
@@ -38,14 +37,10 @@ public sealed class GetQuantPlanCommand : ModelOptCmdlet
 
     protected override void ProcessRecord()
     {
-        if (InputObject.Plan is not { } plan)
-        {
-            WriteError(ToErrorRecord(new ModelOptException("NoQuantPlan", ErrorKind.InvalidOperation,
-                $"Model '{InputObject.Name}' has no plan yet; pipe it through Set-QuantConfig first.", InputObject.Path), InputObject));
-            return;
-        }
+        QuantPlan? plan = null;
+        if (!RunEngine($"Listing the plan of {InputObject.Name}", InputObject, () => plan = InputObject.RequirePlan())) return;
         var patterns = Name.Select(n => new WildcardPattern(n, WildcardOptions.IgnoreCase)).ToList();
-        foreach (var module in plan.Modules)
+        foreach (var module in plan!.Modules)
         {
             if (patterns.Count > 0 && !patterns.Any(p => p.IsMatch(module.Name))) continue;
             if (Kind.Length > 0 && !Kind.Contains(module.Kind)) continue;

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Model;
 
 namespace ModelOptPS.Cmdlets;
@@ -26,18 +25,14 @@ public sealed class ImportHFModelCommand : ModelOptCmdlet
         {
             string folder = ResolvePath(path);
             WriteVerbose($"Reading checkpoint '{folder}' (config.json, index, safetensors headers; tensor data stays on disk).");
-            try
+            RunEngine($"Reading the checkpoint '{folder}'", folder, () =>
             {
                 var model = ModelImporter.Import(folder);
                 WriteVerbose($"{model.Name}: {model.Architecture ?? "unknown architecture"} ({model.ArchitectureSource}); " +
                              $"{model.ShardCount} shard(s), {model.TensorCount} tensors, {model.Modules.Count} modules: {model.ModuleSummary}.");
                 foreach (var warning in model.Warnings) WriteWarning($"{model.Name}: {warning}.");
                 WriteObject(model);
-            }
-            catch (ModelOptException ex)
-            {
-                WriteError(ToErrorRecord(ex, folder));
-            }
+            });
         }
     }
 }

@@ -16,8 +16,13 @@ namespace ModelOptPS.Cmdlets;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "Calibration")]
 [OutputType(typeof(HFModel))]
-public sealed class InvokeCalibrationCommand : ModelOptCmdlet
+public sealed class InvokeCalibrationCommand : SequenceDataCmdlet
 {
+    public InvokeCalibrationCommand()
+        : base(new SequenceOptions())
+    {
+    }
+
     /// <summary>The model from Set-QuantConfig.</summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true)]
     public HFModel InputObject { get; set; } = null!;
@@ -26,16 +31,6 @@ public sealed class InvokeCalibrationCommand : ModelOptCmdlet
     [Parameter(Position = 0)]
     [ValidateNotNullOrEmpty]
     public string? Dataset { get; set; }
-
-    /// <summary>The JSONL field or Parquet column with the text (default 'text').</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string? Column { get; set; }
-
-    /// <summary>Number of calibration sequences (default 64).</summary>
-    [Parameter]
-    [ValidateRange(1, 100_000)]
-    public int NumSamples { get; set; } = new SequenceOptions().NumSamples;
 
     /// <summary>Tokens per sequence (default 256).</summary>
     [Parameter]
@@ -47,18 +42,9 @@ public sealed class InvokeCalibrationCommand : ModelOptCmdlet
     [ValidateRange(1, 100_000)]
     public int BatchSize { get; set; } = 16;
 
-    /// <summary>Seed of the document order (default 1234): the same seed gives the same statistics.</summary>
-    [Parameter]
-    public int Seed { get; set; } = new SequenceOptions().Seed;
-
     /// <summary>Also pass every token through every expert for statistics; only routed outputs feed the next layer.</summary>
     [Parameter]
     public SwitchParameter AllExperts { get; set; }
-
-    /// <summary>libtorch device: cpu (default) or cuda (needs a CUDA build of libtorch).</summary>
-    [Parameter]
-    [ValidateSet("cpu", "cuda")]
-    public string Device { get; set; } = "cpu";
 
     /// <summary>Name of a variable (without $) that receives the calibration report.</summary>
     [Parameter]
@@ -67,20 +53,6 @@ public sealed class InvokeCalibrationCommand : ModelOptCmdlet
 
     protected override void ProcessRecord()
     {
-        if (InputObject.Plan is null)
-        {
-            InputObject.Plan = QuantPlanner.Plan(InputObject, Presets.Get(Presets.Default));
-            WriteWarning($"{InputObject.Name} has no plan; calibrating for {Presets.Default} (pipe through Set-QuantConfig to choose another).");
-        }
-        var options = new CalibrationOptions
-        {
-            DatasetPath = Dataset is null ? null : ResolvePath(Dataset),
-            Column = Column,
-            Sequences = new SequenceOptions { NumSamples = NumSamples, SequenceLength = SequenceLength, Seed = Seed },
-            AllExperts = AllExperts,
-            Device = Device,
-            TokensPerChunk = checked(BatchSize * SequenceLength),
-        };
         var progress = new PipelineProgress<RunnerProgress>(this, 2, $"Invoke-Calibration {InputObject.Name}", (p, record) =>
         {
             record.StatusDescription = $"Layer {p.LayersDone} of {p.LayerCount}, {p.Tokens} tokens";
@@ -90,8 +62,22 @@ public sealed class InvokeCalibrationCommand : ModelOptCmdlet
         });
         WriteVerbose($"Calibrating {InputObject.Name} on {(Dataset ?? "the built-in corpus")}: {NumSamples} sequences of {SequenceLength} tokens, " +
                      $"{BatchSize} at a time, seed {Seed}, device {Device}{(AllExperts ? ", every token through every expert" : "")}.");
-        RunEngine(InputObject, () =>
+        RunEngine($"Calibrating {InputObject.Name}", InputObject, () =>
         {
+            if (InputObject.Plan is null)
+            {
+                InputObject.Plan = QuantPlanner.Plan(InputObject, Presets.Get(Presets.Default));
+                WriteWarning($"{InputObject.Name} has no plan; calibrating for {Presets.Default} (pipe through Set-QuantConfig to choose another).");
+            }
+            var options = new CalibrationOptions
+            {
+                DatasetPath = DatasetPath(Dataset),
+                Column = Column,
+                Sequences = Sequences(SequenceLength),
+                AllExperts = AllExperts,
+                Device = Device,
+                TokensPerChunk = CalibrationOptions.TokensPerBatch(BatchSize, SequenceLength),
+            };
             var (statistics, report) = Calibrator.Run(InputObject, options, progress, StopToken);
             foreach (var warning in report.Warnings) WriteWarning(warning);
             foreach (var coverage in report.ExpertCoverage) WriteVerbose(coverage.ToString());

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using ModelOptPS.Engine.Data;
 using ModelOptPS.Engine.Model;
 using ModelOptPS.Engine.Quality;
 
@@ -15,10 +14,16 @@ namespace ModelOptPS.Cmdlets;
 /// </summary>
 [Cmdlet(VerbsDiagnostic.Measure, "QuantQuality", DefaultParameterSetName = ModelSet)]
 [OutputType(typeof(QualityReport))]
-public sealed class MeasureQuantQualityCommand : ModelOptCmdlet
+public sealed class MeasureQuantQualityCommand : SequenceDataCmdlet
 {
     private const string ModelSet = "Model";
     private const string ExportSet = "Export";
+
+    public MeasureQuantQualityCommand()
+        : base(new QualityOptions().Sequences)
+    {
+    }
+
     /// <summary>A model with a plan (and statistics for W4A4).</summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = ModelSet)]
     public HFModel InputObject { get; set; } = null!;
@@ -39,37 +44,18 @@ public sealed class MeasureQuantQualityCommand : ModelOptCmdlet
     [ValidateNotNullOrEmpty]
     public string? Dataset { get; set; }
 
-    /// <summary>The JSONL field or Parquet column with the text (default 'text').</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string? Column { get; set; }
-
-    /// <summary>Number of evaluation sequences (default 16).</summary>
-    [Parameter]
-    [ValidateRange(1, 100_000)]
-    public int NumSamples { get; set; } = new QualityOptions().Sequences.NumSamples;
-
     /// <summary>Tokens per evaluation sequence (default 256).</summary>
     [Parameter]
     [ValidateRange(2, 1_000_000)]
     public int SequenceLength { get; set; } = new QualityOptions().Sequences.SequenceLength;
 
-    /// <summary>Seed of the document order.</summary>
-    [Parameter]
-    public int Seed { get; set; } = new QualityOptions().Sequences.Seed;
-
-    /// <summary>libtorch device: cpu (default) or cuda.</summary>
-    [Parameter]
-    [ValidateSet("cpu", "cuda")]
-    public string Device { get; set; } = "cpu";
-
     protected override void ProcessRecord()
     {
         var options = new QualityOptions
         {
-            DatasetPath = Dataset is null ? null : ResolvePath(Dataset),
+            DatasetPath = DatasetPath(Dataset),
             Column = Column,
-            Sequences = new SequenceOptions { NumSamples = NumSamples, SequenceLength = SequenceLength, Seed = Seed },
+            Sequences = Sequences(SequenceLength),
             Device = Device,
         };
         var progress = new PipelineProgress<QualityProgress>(this, 4, "Measure-QuantQuality", (p, record) =>
@@ -79,7 +65,8 @@ public sealed class MeasureQuantQualityCommand : ModelOptCmdlet
             return p.SequencesDone == p.Sequences;
         });
         HFModel? source = null;
-        RunEngine(ParameterSetName == ModelSet ? InputObject : Path, () =>
+        RunEngine(ParameterSetName == ModelSet ? $"Measuring the quality of {InputObject.Name}" : $"Measuring the quality of '{ResolvePath(Path)}'",
+            ParameterSetName == ModelSet ? InputObject : Path, () =>
         {
             QualityReport report;
             if (ParameterSetName == ModelSet)

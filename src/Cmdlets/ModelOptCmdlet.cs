@@ -4,8 +4,8 @@ using ModelOptPS.Engine.Errors;
 namespace ModelOptPS.Cmdlets;
 
 /// <summary>
-/// Shared plumbing for the module's cmdlets: provider-aware path resolution and the one mapping from engine
-/// errors to ErrorRecords (the engine's error id, the matching category, the file as target).
+/// Shared plumbing for the module's cmdlets: provider-aware path resolution, the stop token, and the one way of calling
+/// the engine (<see cref="RunEngine"/>), which turns every failure into an ErrorRecord (see <see cref="FailureRecords"/>).
 /// </summary>
 public abstract class ModelOptCmdlet : PSCmdlet
 {
@@ -17,22 +17,30 @@ public abstract class ModelOptCmdlet : PSCmdlet
     protected override void StopProcessing() => _stop.Cancel();
 
     /// <summary>
-    /// Runs engine work: an engine error becomes a non-terminating ErrorRecord about <paramref name="target"/>, a
-    /// cancellation by Ctrl+C stops the pipeline, and <paramref name="always"/> runs either way.
+    /// Runs engine work, the one way every cmdlet calls the engine. A failure becomes one ErrorRecord about
+    /// <paramref name="target"/> (see <see cref="FailureRecords"/>): non-terminating for engine and file-system errors,
+    /// which concern one input, unless <paramref name="terminating"/>; terminating for internal, native and memory
+    /// failures. Ctrl+C stops the pipeline; PowerShell's own flow (a stopped pipeline, -ErrorAction Stop) passes
+    /// through. <paramref name="activity"/> says what was being done ("Exporting 'm' to '/x'"), for the message.
+    /// <paramref name="always"/> runs either way. Returns whether the work completed.
     /// </summary>
-    protected void RunEngine(object? target, Action work, Action? always = null)
+    protected bool RunEngine(string activity, object? target, Action work, Action? always = null, bool terminating = false)
     {
         try
         {
             work();
+            return true;
         }
-        catch (ModelOptException ex)
-        {
-            WriteError(ToErrorRecord(ex, target));
-        }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        catch (Exception ex) when (ParallelFailures.Unwrap(ex) is OperationCanceledException && _stop.IsCancellationRequested)
         {
             throw new PipelineStoppedException();
+        }
+        catch (Exception ex) when (ex is not RuntimeException)
+        {
+            var (record, fatal) = FailureRecords.For(ex, activity, target);
+            if (fatal || terminating) ThrowTerminatingError(record);
+            WriteError(record);
+            return false;
         }
         finally
         {
@@ -43,10 +51,7 @@ public abstract class ModelOptCmdlet : PSCmdlet
     /// <summary>Resolves a user path against the PowerShell location (not the process directory).</summary>
     protected string ResolvePath(string path) => SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
 
-    protected static ErrorRecord ToErrorRecord(ModelOptException ex, object? target = null) =>
-        new(ex, ex.ErrorId, Category(ex.Kind), target ?? ex.Path);
-
-    protected static ErrorCategory Category(ErrorKind kind) => kind switch
+    internal static ErrorCategory Category(ErrorKind kind) => kind switch
     {
         ErrorKind.ObjectNotFound => ErrorCategory.ObjectNotFound,
         ErrorKind.InvalidData => ErrorCategory.InvalidData,

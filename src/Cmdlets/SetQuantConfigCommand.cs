@@ -49,7 +49,7 @@ public sealed class SetQuantConfigCommand : ModelOptCmdlet
 
     protected override void ProcessRecord()
     {
-        try
+        RunEngine($"Planning the quantization of {InputObject.Name}", InputObject, () =>
         {
             var recipe = LoadRecipe();
             recipe = recipe.WithModulePatterns(Include, Exclude, QuantizerFormat.Nvfp4, weightOnly: !recipe.EnablesInputs);
@@ -59,11 +59,7 @@ public sealed class SetQuantConfigCommand : ModelOptCmdlet
             WriteVerbose(plan.Summary + ".");
             InputObject.Plan = plan;
             WriteObject(InputObject);
-        }
-        catch (ModelOptException ex)
-        {
-            WriteError(ToErrorRecord(ex, InputObject));
-        }
+        });
     }
 
     private QuantRecipe LoadRecipe()

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Verification;
 
 namespace ModelOptPS.Cmdlets;
@@ -47,26 +46,14 @@ public sealed class TestQuantFormatCommand : ModelOptCmdlet
             return p.Done == p.Total;
         });
         var options = new VerifyOptions { Log = WriteVerbose, CancellationToken = StopToken, Progress = progress };
-        VerificationReport report;
-        try
+        VerificationReport? report = null;
+        string activity = reference is null ? $"Verifying '{folder}'" : $"Verifying '{folder}' against '{reference}'";
+        if (!RunEngine(activity, folder, () => report = QuantFormatVerifier.Verify(folder, reference, options), progress.Complete))
         {
-            report = QuantFormatVerifier.Verify(folder, reference, options);
-        }
-        catch (ModelOptException ex)
-        {
-            WriteError(ToErrorRecord(ex, folder));
             if (Quiet) WriteObject(false);
             return;
         }
-        catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
-        {
-            return;
-        }
-        finally
-        {
-            progress.Complete();
-        }
-        WriteVerbose(report.Summary);
+        WriteVerbose(report!.Summary);
         if (Quiet)
         {
             WriteObject(report.Passed);

@@ -1,4 +1,5 @@
 using ModelOptPS.Engine.Data;
+using ModelOptPS.Engine.Execution;
 
 namespace ModelOptPS.Engine.Calibration;
 
@@ -21,6 +22,14 @@ public sealed record CalibrationOptions
 
     /// <summary>Tokens run through a layer at once (bounds activation memory; the batch size in tokens).</summary>
     public int TokensPerChunk { get; init; } = 4096;
+
+    /// <summary><see cref="TokensPerChunk"/> for <paramref name="batchSize"/> sequences of <paramref name="sequenceLength"/> tokens.</summary>
+    public static int TokensPerBatch(int batchSize, int sequenceLength)
+    {
+        long tokens = (long)batchSize * sequenceLength;
+        return tokens <= Array.MaxLength ? (int)tokens
+            : throw ExecutionErrors.TooLarge($"{batchSize:N0} sequences of {sequenceLength:N0} tokens at once are {tokens:N0} tokens");
+    }
 
     public int? Threads { get; init; }
 }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using ModelOptPS.Engine.Data;
-using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Execution;
 using ModelOptPS.Engine.Model;
 using ModelOptPS.Engine.Quantization;
@@ -17,11 +16,12 @@ public static class Calibrator
     public static (CalibrationStatistics Statistics, CalibrationReport Report) Run(HFModel model, CalibrationOptions options,
         IProgress<RunnerProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        var plan = model.Plan ?? throw new ModelOptException("NoQuantPlan", ErrorKind.InvalidOperation,
-            $"Model '{model.Name}' has no quantization plan; pipe it through Set-QuantConfig first.", model.Path);
+        var plan = model.RequirePlan();
         var clock = Stopwatch.StartNew();
         var warnings = new List<string>();
-        var sequences = BuildSequences(model, options, warnings, out string dataDescription);
+        var (sequences, dataDescription) = TokenSequences.Build(model.Path, options.DatasetPath, options.Column, options.Sequences, CorpusSplit.Train);
+        if (sequences.Count < options.Sequences.NumSamples)
+            warnings.Add($"{dataDescription} gave only {sequences.Count} of the {options.Sequences.NumSamples} requested sequences of {options.Sequences.SequenceLength} tokens");
 
         var collector = new StatisticsCollector(ExpertCounts(model));
         using (var runner = ModelRunner.Create(model, new RunnerOptions
@@ -62,23 +62,6 @@ public static class Calibrator
                 ? m.ExpertUnits.Where(u => u.Decision == QuantDecision.Nvfp4).Select(u => u.Input.Name)
                 : m.Decision == QuantDecision.Nvfp4 ? m.Quantizers.Where(q => q.Quantizer.Role == QuantizerRole.Input).Select(q => q.Name) : [])
             .Distinct(StringComparer.Ordinal);
-
-    private static IReadOnlyList<long[]> BuildSequences(HFModel model, CalibrationOptions options, List<string> warnings, out string description)
-    {
-        using var tokenizer = TextTokenizer.Load(model.Path);
-        var documents = options.DatasetPath is null
-            ? CalibrationDocuments.BuiltIn(CorpusSplit.Train).ToList()
-            : CalibrationDocuments.FromFile(options.DatasetPath, options.Column, ChatRenderer.Detect(tokenizer.ChatTemplate));
-        description = options.DatasetPath is null ? "the built-in corpus (training split)" : $"'{options.DatasetPath}'";
-        var sequences = CalibrationSequences.Build(documents, tokenizer, options.Sequences);
-        if (sequences.Count == 0)
-            throw new ModelOptException("NotEnoughCalibrationData", ErrorKind.InvalidData,
-                $"{description} has fewer than {options.Sequences.SequenceLength} tokens ({documents.Count} documents); give more text or a shorter -SequenceLength.",
-                options.DatasetPath ?? model.Path);
-        if (sequences.Count < options.Sequences.NumSamples)
-            warnings.Add($"{description} gave only {sequences.Count} of the {options.Sequences.NumSamples} requested sequences of {options.Sequences.SequenceLength} tokens");
-        return sequences;
-    }
 
     /// <summary>Experts container name to expert count, for fused and per-expert layouts.</summary>
     private static Dictionary<string, int> ExpertCounts(HFModel model)

@@ -67,9 +67,11 @@ public static class CalibrationDocuments
             {
                 throw Invalid(path, $"line {lineNumber} is not valid JSON ({ex.Message})", ex);
             }
-            if (record?[column] is JsonValue text && text.TryGetValue(out string? s))
+            if (record is not JsonObject fields)
+                throw Invalid(path, $"line {lineNumber} is not a JSON object (it is {Describe(record)})");
+            if (fields[column] is JsonValue text && text.TryGetValue(out string? s))
                 yield return new CalibrationDocument(s, $"{path}:{lineNumber}");
-            else if (record?["messages"] is JsonArray messages)
+            else if (fields["messages"] is JsonArray messages)
                 yield return new CalibrationDocument(ChatRenderer.Render(Messages(path, lineNumber, messages), chat), $"{path}:{lineNumber}");
             else
                 throw Invalid(path, $"line {lineNumber} has neither a \"{column}\" string nor a \"messages\" list");
@@ -77,10 +79,18 @@ public static class CalibrationDocuments
     }
 
     private static List<ChatMessage> Messages(string path, int line, JsonArray messages) =>
-        messages.Select(m => m is JsonObject o && o["role"] is JsonValue r && o["content"] is JsonValue c
-                ? new ChatMessage(r.GetValue<string>(), c.GetValue<string>())
-                : throw Invalid(path, $"line {line} has a message without string \"role\" and \"content\""))
+        messages.Select((m, i) => m is JsonObject o && o["role"] is JsonValue r && r.TryGetValue(out string? role)
+                                  && o["content"] is JsonValue c && c.TryGetValue(out string? content)
+                ? new ChatMessage(role, content)
+                : throw Invalid(path, $"line {line}: message {i + 1} needs string \"role\" and \"content\" fields"))
             .ToList();
+
+    private static string Describe(JsonNode? node) => node switch
+    {
+        null => "null",
+        JsonArray => "an array",
+        _ => $"a {node.GetValueKind().ToString().ToLowerInvariant()}",
+    };
 
     private static List<CalibrationDocument> Parquet(string path, string column)
     {

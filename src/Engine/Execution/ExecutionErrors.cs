@@ -9,6 +9,12 @@ public static class ExecutionErrors
     public const string ForwardNotSupported = nameof(ForwardNotSupported);
     public const string DeviceNotAvailable = nameof(DeviceNotAvailable);
     public const string TokenOutOfRange = nameof(TokenOutOfRange);
+    public const string ChunkTooLarge = nameof(ChunkTooLarge);
+
+    /// <summary>The tokens run through a layer at once (-BatchSize × -SequenceLength) need more than one array holds.</summary>
+    internal static ModelOptException TooLarge(string what) =>
+        new(ChunkTooLarge, ErrorKind.InvalidArgument,
+            $"{what}, more than one array holds ({Array.MaxLength:N0}); lower -BatchSize or -SequenceLength.");
 
     internal static ModelOptException NotSupported(string folder, string what) =>
         new(ForwardNotSupported, ErrorKind.NotImplemented, $"ModelOptPS cannot run this model's forward pass: {what}", folder);

@@ -1,6 +1,7 @@
-using ModelOptPS.Engine.Torch;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using ModelOptPS.Engine.Errors;
+using ModelOptPS.Engine.Torch;
 using static TorchSharp.torch;
 
 namespace ModelOptPS.Engine.Execution;
@@ -24,6 +25,9 @@ internal static class GatedDeltaRule
     public static Tensor Apply(Tensor q, Tensor k, Tensor v, Tensor g, Tensor beta)
     {
         int length = (int)q.shape[0], heads = (int)q.shape[1], keyDim = (int)q.shape[2], valueDim = (int)v.shape[2];
+        // The recurrence indexes [T, nv, d] float arrays by int: one chunk of tokens must fit one array.
+        long values = (long)length * heads * Math.Max(keyDim, valueDim);
+        if (values > Array.MaxLength) throw ExecutionErrors.TooLarge($"{length:N0} tokens at once need {values:N0} values in a gated delta rule");
         var problem = new Problem(
             Floats(L2Normalize(q.to(ScalarType.Float32)).mul(Scalars.Of(1.0 / Math.Sqrt(keyDim)))),
             Floats(L2Normalize(k.to(ScalarType.Float32))),
@@ -32,7 +36,7 @@ internal static class GatedDeltaRule
             Floats(beta.to(ScalarType.Float32)),
             new float[length * heads * valueDim],
             length, heads, keyDim, valueDim);
-        Parallel.For(0, heads, problem.RunHead);
+        ParallelFailures.Run(() => Parallel.For(0, heads, problem.RunHead));
         return tensor(problem.Output, [length, heads, valueDim], ScalarType.Float32).to(q.device);
     }
 

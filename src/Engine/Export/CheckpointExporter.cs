@@ -105,8 +105,7 @@ public static class CheckpointExporter
 
     private static QuantPlan CheckReady(HFModel model, string target)
     {
-        var plan = model.Plan ?? throw new ModelOptException("NoQuantPlan", ErrorKind.InvalidOperation,
-            $"Model '{model.Name}' has no quantization plan; pipe it through Set-QuantConfig first.", model.Path);
+        var plan = model.RequirePlan();
         if (plan.QuantAlgo is null)
             throw new ModelOptException("PlanQuantizesNothing", ErrorKind.InvalidOperation,
                 $"The plan for '{model.Name}' quantizes nothing; exporting it would write a copy labelled as NVFP4.", model.Path);

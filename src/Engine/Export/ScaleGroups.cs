@@ -52,11 +52,11 @@ public sealed class ScaleGroups
     {
         var quantized = units.Where(u => u.IsQuantized).ToList();
         var own = new ConcurrentDictionary<WeightUnit, float>();
-        Parallel.ForEach(quantized, new ParallelOptions { CancellationToken = cancellationToken }, u =>
+        ParallelFailures.Run(() => Parallel.ForEach(quantized, new ParallelOptions { CancellationToken = cancellationToken }, u =>
         {
             using var bytes = u.Read();
             own[u] = Amax.ComputeFinite(u.OutputPrefix + ".weight", bytes.Span, u.DType);
-        });
+        }));
         var weightAmax = new Dictionary<WeightUnit, float>();
         foreach (var group in quantized.GroupBy(WeightGroupKey))
         {

@@ -88,6 +88,13 @@ public sealed class HFModel : IDisposable
     /// <summary>The quantization plan attached by Set-QuantConfig, or null.</summary>
     public Quantization.QuantPlan? Plan { get; set; }
 
+    /// <summary>The id of the error every step that needs a plan reports when there is none.</summary>
+    public const string NoQuantPlan = nameof(NoQuantPlan);
+
+    /// <summary><see cref="Plan"/>, or the <see cref="NoQuantPlan"/> error when Set-QuantConfig has not run.</summary>
+    public Quantization.QuantPlan RequirePlan() => Plan ?? throw new Errors.ModelOptException(NoQuantPlan, Errors.ErrorKind.InvalidOperation,
+        $"Model '{Name}' has no quantization plan yet; pipe it through Set-QuantConfig first.", Path);
+
     /// <summary>Activation statistics attached by Invoke-Calibration, or null.</summary>
     public Calibration.CalibrationStatistics? Statistics { get; set; }
 

@@ -2,14 +2,20 @@ using ModelOptPS.Engine.Checkpoint;
 
 namespace ModelOptPS.Engine.Model;
 
-/// <summary>Opens a checkpoint folder and builds its <see cref="HFModel"/>, checking it against its config.</summary>
+/// <summary>
+/// Opens a checkpoint folder and builds its <see cref="HFModel"/>, checking it against its config; a checkpoint that is
+/// already quantized is refused first.
+/// </summary>
 public static class ModelImporter
 {
     public static HFModel Import(string folder)
     {
+        folder = CheckpointReader.RequireFolder(folder);
+        QuantizedCheckpoints.RefuseDeclared(folder);
         var checkpoint = CheckpointReader.Open(folder);
         try
         {
+            QuantizedCheckpoints.RefuseStored(checkpoint);
             var config = checkpoint.Config;
             var resolution = ArchitectureRegistry.Resolve(config.Architecture, config.ModelType, config.TextModelType);
             var modules = InventoryBuilder.Build(checkpoint.Tensors.Values.Select(t => t.Info), resolution.Spec);

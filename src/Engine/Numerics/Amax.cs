@@ -79,13 +79,13 @@ public static class Amax
             // One array per call, for the chunks' partial results; nothing is allocated per element or per chunk.
             var partial = new AmaxResult[chunks];
             nint address = (nint)origin;
-            Parallel.For(0, chunks, chunk =>
+            ParallelFailures.Run(() => Parallel.For(0, chunks, chunk =>
             {
                 long start = (long)chunk * ParallelChunkElements;
                 long length = Math.Min(ParallelChunkElements, count - start);
                 byte* p = (byte*)address;
                 partial[chunk] = Finish(MaxBits(p, dtype, start, length, path), p, dtype, start, length);
-            });
+            }));
 
             float amax = 0f;
             foreach (AmaxResult r in partial)

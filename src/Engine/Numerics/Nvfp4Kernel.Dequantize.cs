@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using ModelOptPS.Engine.Errors;
 
 namespace ModelOptPS.Engine.Numerics;
 
@@ -25,13 +26,13 @@ internal static unsafe partial class Nvfp4Kernel
             }
 
             nint p = (nint)pk, q = (nint)sc, d = (nint)dst;
-            Parallel.For(0, chunks, chunk =>
+            ParallelFailures.Run(() => Parallel.For(0, chunks, chunk =>
             {
                 long firstRow = (long)chunk * rowsPerChunk;
                 long endRow = Math.Min(rows, firstRow + rowsPerChunk);
                 DequantizeBlocks(
                     path, (byte*)p, (byte*)q, weightScale2, (nint)(firstRow * blocksPerRow), (nint)((endRow - firstRow) * blocksPerRow), (float*)d);
-            });
+            }));
         }
     }
 

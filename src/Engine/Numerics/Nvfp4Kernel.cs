@@ -1,3 +1,4 @@
+using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Safetensors;
 
 namespace ModelOptPS.Engine.Numerics;
@@ -35,13 +36,13 @@ internal static unsafe partial class Nvfp4Kernel
 
             var partial = new uint[chunks];
             nint s = (nint)src, p = (nint)pk, q = (nint)sc;
-            Parallel.For(0, chunks, chunk =>
+            ParallelFailures.Run(() => Parallel.For(0, chunks, chunk =>
             {
                 long firstRow = (long)chunk * rowsPerChunk;
                 long endRow = Math.Min(rows, firstRow + rowsPerChunk);
                 partial[chunk] = RunBlocks(
                     path, dtype, (byte*)s, (nint)(firstRow * blocksPerRow), (nint)((endRow - firstRow) * blocksPerRow), weightScale2, (byte*)p, (byte*)q);
-            });
+            }));
 
             uint max = 0;
             foreach (uint bits in partial)

@@ -28,6 +28,7 @@ internal sealed class ExportedQuantization : IQuantizedForm
 
     public Tensor Weight(string weightName, Tensor weight)
     {
+        WeightArrays.Length(weightName, weight.shape); // so the int shapes, offsets and lengths below cannot overflow
         var values = (float[]?)null;
         if (weight.dim() == 2)
         {
@@ -76,7 +77,7 @@ internal sealed class ExportedQuantization : IQuantizedForm
         if (!_export.Tensors.TryGetValue(packedName, out var packed) || packed.Info.DType != DType.U8) return null;
         var scales = _export.GetTensor(module + ".weight_scale");
         float globalScale = Scalar(module + ".weight_scale_2") ?? 1f / Scalar(module + ".weight_global_scale")!.Value;
-        var values = new float[rows * cols];
+        var values = new float[WeightArrays.Length(packedName, rows, cols)];
         using var packedBytes = packed.File.Read(packed.Info);
         using var scaleBytes = scales.File.Read(scales.Info);
         Nvfp4.Dequantize(packedBytes.Span, scaleBytes.Span, globalScale, rows, cols, values);

@@ -18,10 +18,10 @@ internal sealed class PlannedQuantization : IQuantizedForm
     private readonly Dictionary<string, float> _inputScales = new(StringComparer.Ordinal);
     private readonly ScaleGroups _scales;
 
-    public PlannedQuantization(HFModel model, QuantPlan plan)
+    public PlannedQuantization(HFModel model, QuantPlan plan, CancellationToken cancellationToken)
     {
         var units = WeightUnits.From(model, plan);
-        _scales = ScaleGroups.Compute(units, model.Statistics, CancellationToken.None);
+        _scales = ScaleGroups.Compute(units, model.Statistics, cancellationToken);
         foreach (var unit in units.Where(u => u.IsQuantized))
         {
             // The runner names fused experts by their 3-D parameter, Linears by module.
@@ -42,6 +42,7 @@ internal sealed class PlannedQuantization : IQuantizedForm
     public Tensor Weight(string weightName, Tensor weight)
     {
         if (!_units.TryGetValue(weightName, out var units)) return weight;
+        WeightArrays.Length(weightName, weight.shape); // units lie inside the weight, so their offsets and lengths fit an int too
         var values = weight.to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
         foreach (var (unit, offset) in units)
         {

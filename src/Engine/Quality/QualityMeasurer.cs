@@ -22,9 +22,7 @@ public static class QualityMeasurer
     public static QualityReport MeasurePlanned(HFModel model, QualityOptions options, IProgress<QualityProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
-        var plan = model.Plan ?? throw new ModelOptException("NoQuantPlan", ErrorKind.InvalidOperation,
-            $"Model '{model.Name}' has no quantization plan; pipe it through Set-QuantConfig (and Invoke-Calibration) first.", model.Path);
-        return Measure(model, new PlannedQuantization(model, plan), options, progress, cancellationToken);
+        return Measure(model, new PlannedQuantization(model, model.RequirePlan(), cancellationToken), options, progress, cancellationToken);
     }
 
     /// <summary>Measures an exported checkpoint, read back from disk, against the source it was exported from.</summary>
@@ -43,7 +41,7 @@ public static class QualityMeasurer
         IProgress<QualityProgress>? progress, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
-        var (sequences, data) = HeldOutSequences(model, options);
+        var (sequences, data) = TokenSequences.Build(model.Path, options.DatasetPath, options.Column, options.Sequences, CorpusSplit.HeldOut);
         long vocab = model.VocabSize ?? model.Checkpoint.GetTensor(model.Modules.First(m => m.Kind == ModuleKind.Embedding).Primary.Name).Info.Shape[0];
         int group = (int)Math.Clamp(options.LogitsBudgetBytes / (2L * options.Sequences.SequenceLength * vocab * sizeof(float)), 1, sequences.Count);
 
@@ -76,19 +74,5 @@ public static class QualityMeasurer
             Positions = metrics.Positions, ReferencePerplexity = metrics.ReferencePerplexity, QuantizedPerplexity = metrics.QuantizedPerplexity,
             MeanKl = metrics.MeanKl, Top1Agreement = metrics.Top1Agreement, Duration = clock.Elapsed,
         };
-    }
-
-    private static (IReadOnlyList<long[]> Sequences, string Data) HeldOutSequences(HFModel model, QualityOptions options)
-    {
-        using var tokenizer = TextTokenizer.Load(model.Path);
-        var documents = options.DatasetPath is null
-            ? CalibrationDocuments.BuiltIn(CorpusSplit.HeldOut).ToList()
-            : CalibrationDocuments.FromFile(options.DatasetPath, options.Column, ChatRenderer.Detect(tokenizer.ChatTemplate));
-        string data = options.DatasetPath is null ? "the built-in corpus (held-out split)" : $"'{options.DatasetPath}'";
-        var sequences = CalibrationSequences.Build(documents, tokenizer, options.Sequences);
-        if (sequences.Count == 0)
-            throw new ModelOptException("NotEnoughEvaluationData", ErrorKind.InvalidData,
-                $"{data} has fewer than {options.Sequences.SequenceLength} tokens; give more text or a shorter -SequenceLength.", options.DatasetPath ?? model.Path);
-        return (sequences, data);
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Numerics;
 using ModelOptPS.Engine.Safetensors;
 
@@ -52,7 +53,7 @@ internal static class BoundCheck
         }
         else
         {
-            Parallel.For(0, bands, new ParallelOptions { CancellationToken = cancellationToken }, Band);
+            ParallelFailures.Run(() => Parallel.For(0, bands, new ParallelOptions { CancellationToken = cancellationToken }, Band));
         }
         var total = new ErrorTally();
         foreach (var tally in tallies) total.Add(tally);

@@ -11,7 +11,7 @@ namespace ModelOptPS.Engine.Verification;
 /// </summary>
 internal static class QuantConfigCheck
 {
-    public const string HfQuantConfigFileName = "hf_quant_config.json";
+    public const string HfQuantConfigFileName = Model.QuantizedCheckpoints.HfQuantConfigFileName;
     private const string CompressedTensorsFormat = "nvfp4-pack-quantized";
 
     public static DeclaredQuantization Read(string folder, ModelConfig? config, CheckList checks)

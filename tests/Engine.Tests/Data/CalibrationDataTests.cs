@@ -75,6 +75,24 @@ public class CalibrationDataTests : IDisposable
         Assert.Equal("DatasetNotFound", Assert.Throws<ModelOptException>(() => CalibrationDocuments.FromFile(_tmp.Combine("none.jsonl"), null, ChatRenderer.Format.Plain)).ErrorId);
     }
 
+    [Theory]
+    [InlineData("[1, 2, 3]", "line 2 is not a JSON object (it is an array)")]
+    [InlineData("\"text\"", "line 2 is not a JSON object (it is a string)")]
+    [InlineData("null", "line 2 is not a JSON object (it is null)")]
+    [InlineData("{\"messages\": [{\"role\": 1, \"content\": \"x\"}]}", "line 2: message 1 needs string \"role\" and \"content\"")]
+    [InlineData("{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}, {\"role\": \"user\", \"content\": [\"x\"]}]}", "line 2: message 2 needs")]
+    [InlineData("{\"messages\": [\"hello\"]}", "line 2: message 1 needs")]
+    public void JsonlRecordsOfTheWrongShapeAreDatasetInvalidWithTheLine(string record, string expected)
+    {
+        var path = _tmp.Combine("shape.jsonl");
+        File.WriteAllLines(path, ["{\"text\": \"ok\"}", record]);
+        var ex = Assert.Throws<ModelOptException>(() => CalibrationDocuments.FromFile(path, null, ChatRenderer.Format.ChatMl));
+        Assert.Equal("DatasetInvalid", ex.ErrorId);
+        Assert.Equal(ErrorKind.InvalidData, ex.Kind);
+        Assert.Equal(path, ex.Path);
+        Assert.Contains(expected, ex.Message);
+    }
+
     [Fact]
     public async Task ParquetColumnByName()
     {

@@ -45,8 +45,46 @@ public class QualityMeasurerTests : IDisposable
         Assert.Equal(planned.MeanKl, readBack.MeanKl, tolerance);
         Assert.Equal(3 * 23, planned.Positions);
         Assert.True(planned.MeanKl > 0, "quantization changed nothing: the quantized form was not applied");
-        Assert.InRange(planned.Top1Agreement, 0, 1);
+        // Top-1 agreement is a count of positions: a whole number of them, and the read-back agrees on the same ones.
+        double agreeing = planned.Top1Agreement * planned.Positions;
+        Assert.Equal(Math.Round(agreeing), agreeing, 1e-9);
+        if (format == ExportFormat.ModelOpt) Assert.Equal(planned.Top1Agreement, readBack.Top1Agreement);
         Assert.Contains("held-out", planned.Data);
+    }
+
+    [Fact]
+    public void NextTokenMetricsMatchAHandComputation()
+    {
+        // Two predicted positions over a vocabulary of 3, computed here in plain doubles.
+        long[] tokens = [0, 2, 1];
+        double[][] reference = [[1, 0, 2], [0, 3, 1], [9, 9, 9]];
+        double[][] quantized = [[2, 0, 1], [0, 2, 1], [9, 9, 9]];
+        static double[] LogSoftmax(double[] x)
+        {
+            double log = Math.Log(x.Sum(Math.Exp));
+            return x.Select(v => v - log).ToArray();
+        }
+        double referenceNll = 0, quantizedNll = 0, kl = 0;
+        int agree = 0;
+        for (int t = 0; t < 2; t++)
+        {
+            var p = LogSoftmax(reference[t]);
+            var q = LogSoftmax(quantized[t]);
+            referenceNll -= p[tokens[t + 1]];
+            quantizedNll -= q[tokens[t + 1]];
+            kl += p.Select((lp, v) => Math.Exp(lp) * (lp - q[v])).Sum();
+            agree += Array.IndexOf(p, p.Max()) == Array.IndexOf(q, q.Max()) ? 1 : 0;
+        }
+        var metrics = new NextTokenMetrics();
+        using (var r = TorchSharp.torch.tensor(reference.SelectMany(x => x).Select(v => (float)v).ToArray(), [3, 3]))
+        using (var q = TorchSharp.torch.tensor(quantized.SelectMany(x => x).Select(v => (float)v).ToArray(), [3, 3]))
+            metrics.Add(tokens, r, q);
+        Assert.Equal(2, metrics.Positions);
+        Assert.Equal(Math.Exp(referenceNll / 2), metrics.ReferencePerplexity, 1e-12);
+        Assert.Equal(Math.Exp(quantizedNll / 2), metrics.QuantizedPerplexity, 1e-12);
+        Assert.Equal(kl / 2, metrics.MeanKl, 1e-12);
+        Assert.Equal(0.5, metrics.Top1Agreement); // position 0 disagrees (2 vs 0), position 1 agrees (1)
+        Assert.Equal(agree / 2.0, metrics.Top1Agreement);
     }
 
     [Fact]
