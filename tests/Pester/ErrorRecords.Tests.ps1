@@ -114,7 +114,7 @@ Describe 'ErrorRecords' {
         @{ Command = 'Export-Nvfp4'; Case = 'calibration required'; Id = 'CalibrationRequired'; Category = 'InvalidOperation'; Target = 'model:Source'; Run = { Import-HFModel $Source | Set-QuantConfig | Export-Nvfp4 (Join-Path $TestDrive 'x2') } }
         @{ Command = 'Export-Nvfp4'; Case = 'target exists'; Id = 'TargetExists'; Category = 'ResourceExists'; Target = 'model:Source'; Run = { Import-HFModel $Source | Set-QuantConfig -Preset W4A16_NVFP4 | Export-Nvfp4 $Occupied } }
         @{ Command = 'Export-Nvfp4'; Case = 'NaN weight'; Id = 'NonFiniteWeight'; Category = 'InvalidData'; Target = 'model:NaN'; Message = 'q_proj'; Run = { Import-HFModel $NaN | Set-QuantConfig -Preset W4A16_NVFP4 | Export-Nvfp4 (Join-Path $TestDrive 'x3') } }
-        @{ Command = 'Export-Nvfp4'; Case = 'target under a file'; Id = 'FileSystemError'; Category = 'ResourceUnavailable'; Target = 'model:Source'; Message = '^Exporting .* failed: '; Run = { Import-HFModel $Source | Set-QuantConfig -Preset W4A16_NVFP4 | Export-Nvfp4 (Join-Path $AFile 'out') } }
+        @{ Command = 'Export-Nvfp4'; Case = 'target under a file'; Id = 'ExportWriteFailed'; Category = 'WriteError'; Target = 'model:Source'; Message = "^Writing the export '.*' failed: "; Run = { Import-HFModel $Source | Set-QuantConfig -Preset W4A16_NVFP4 | Export-Nvfp4 (Join-Path $AFile 'out') } }
         @{ Command = 'Measure-QuantQuality'; Case = 'no plan'; Id = 'NoQuantPlan'; Category = 'InvalidOperation'; Target = 'model:Source'; Run = { Import-HFModel $Source | Measure-QuantQuality @Small } }
         @{ Command = 'Measure-QuantQuality'; Case = 'NaN weight'; Id = 'NonFiniteWeight'; Category = 'InvalidData'; Target = 'model:NaN'; Run = { Import-HFModel $NaN | Set-QuantConfig -Preset W4A16_NVFP4 | Measure-QuantQuality @Small } }
         @{ Command = 'Measure-QuantQuality'; Case = 'JSONL line not an object'; Id = 'DatasetInvalid'; Category = 'InvalidData'; Target = 'model:Source'; Run = { Import-HFModel $Source | Set-QuantConfig -Preset W4A16_NVFP4 | Measure-QuantQuality -Dataset $ArrayLine @Small } }
@@ -153,8 +153,9 @@ Describe 'ErrorRecords' {
 
     It 'an error record keeps the original exception for debugging' {
         $null = Import-HFModel $Source | Set-QuantConfig -Preset W4A16_NVFP4 | Export-Nvfp4 (Join-Path $AFile 'out2') -ErrorVariable errs -ErrorAction SilentlyContinue
-        $errs[0].Exception | Should -BeOfType [System.IO.IOException]
-        $errs[0].ErrorDetails.Message | Should -Match "^Exporting .* to '.*out2' failed: "
+        $errs[0].FullyQualifiedErrorId | Should -Be 'ExportWriteFailed,ModelOptPS.Cmdlets.ExportNvfp4Command'
+        $errs[0].Exception.InnerException | Should -BeOfType [System.IO.IOException]
+        $errs[0].Exception.InnerException.Message | Should -Match 'already exists'
     }
 
     It '-ErrorAction Stop turns the record into a terminating error with the same id' {
