@@ -12,7 +12,7 @@ namespace ModelOptPS.GcStress;
 /// collection plus the finalizer frees it, and libtorch reads freed memory (an INTERNAL ASSERT in c10/core/Scalar.h,
 /// a wrong sum, or a crash).
 /// </summary>
-internal static class HiddenScalarCanary
+internal sealed class HiddenScalarCanary : IDisposable
 {
     private const int Elements = 1 << 23;
     private const float Left = 1.5f, Right = 0.25f, Sum = Left + Right;
@@ -23,12 +23,19 @@ internal static class HiddenScalarCanary
     private static readonly MethodInfo AddWithHiddenAlpha = typeof(Tensor).GetMethod("add", [typeof(Tensor)])
         ?? throw new MissingMethodException(typeof(Tensor).FullName, "add(Tensor)");
 
-    /// <summary>Adds until the deadline; returns the failure it saw, or null when every sum was right.</summary>
-    public static string? Run(DateTime deadline, Action<int> onIteration)
+    private readonly DisposeScope _scope = NewDisposeScope();
+    private readonly Tensor _left, _right;
+
+    /// <summary>Makes the operands (tens of MB: made before the pressure starts, which would slow this part down most).</summary>
+    public HiddenScalarCanary()
     {
-        using var scope = NewDisposeScope();
-        using var left = Filled(Left).to(ScalarType.BFloat16);
-        using var right = Filled(Right);
+        _left = Filled(Left).to(ScalarType.BFloat16);
+        _right = Filled(Right);
+    }
+
+    /// <summary>Adds until the deadline; returns the failure it saw, or null when every sum was right.</summary>
+    public string? Run(DateTime deadline, Action<int> onIteration)
+    {
         for (int i = 0; DateTime.UtcNow < deadline; i++)
         {
             onIteration(i);
@@ -36,7 +43,7 @@ internal static class HiddenScalarCanary
             Tensor sum;
             try
             {
-                sum = (Tensor)AddWithHiddenAlpha.Invoke(left, [right])!;
+                sum = (Tensor)AddWithHiddenAlpha.Invoke(_left, [_right])!;
             }
             catch (TargetInvocationException e)
             {
@@ -49,6 +56,8 @@ internal static class HiddenScalarCanary
         }
         return null;
     }
+
+    public void Dispose() => _scope.Dispose();
 
     private static Tensor Filled(float value)
     {

@@ -19,9 +19,10 @@ if (args.Length is < 1 or > 2 || args[0] is not ("real" or "canary" or "control"
 }
 double seconds = args.Length == 2 ? double.Parse(args[1], CultureInfo.InvariantCulture) : 20;
 var clock = Stopwatch.StartNew();
-var deadline = DateTime.UtcNow.AddSeconds(seconds);
 TorchRuntime.EnsureLoaded();
+using var canary = args[0] == "real" ? null : new HiddenScalarCanary();
 using var pressure = args[0] == "control" ? null : new GcPressure();
+var deadline = DateTime.UtcNow.AddSeconds(seconds);
 
 string? failure = args[0] == "real" ? RealPaths() : Canary();
 Console.WriteLine($"{args[0]}: {failure ?? "no failure"}; {clock.Elapsed.TotalSeconds:F1} s, {pressure?.Rounds ?? 0} forced collections");
@@ -30,7 +31,7 @@ return failure is null ? 0 : 1;
 string? Canary()
 {
     int iterations = 0;
-    string? seen = HiddenScalarCanary.Run(deadline, i =>
+    string? seen = canary!.Run(deadline, i =>
     {
         if (i == 0) Console.WriteLine($"{args[0]}: calling");
         iterations = i + 1;

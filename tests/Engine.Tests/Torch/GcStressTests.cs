@@ -18,7 +18,7 @@ public sealed partial class GcStressTests(ITestOutputHelper output)
     private const int ControlSeconds = 3;
 
     /// <summary>Rounds over every family until this is spent (at least one full round).</summary>
-    private const int RealSeconds = 20;
+    private const int RealSeconds = 15;
 
     [Fact]
     public void TheCanaryCallThatCreatesAHiddenScalarFailsUnderGcPressure()
