@@ -10,8 +10,8 @@
     The checkpoint is generated once (seeded random weights, N(0, 0.02)-like, so activations and amax are meaningful)
     under out/bench/ and reused: Qwen3.5-MoE layout (fused experts, hybrid Gated DeltaNet / gated attention layers,
     vision tower and MTP head on disk), hidden 2048, 8 layers, 64 experts of width 512 (top-8) plus a shared expert,
-    16 query / 2 KV heads of 256, DeltaNet 16 key / 32 value heads of 128: 3.98 GiB of bf16. Calibration runs
-    Invoke-Calibration's defaults (64 sequences of 256 tokens of the built-in corpus).
+    16 query / 2 KV heads of 256, DeltaNet 16 key / 32 value heads of 128: 3.98 GiB of bf16. Calibration runs 32
+    sequences of 256 tokens of the built-in corpus (Invoke-Calibration -NumSamples 32).
 .EXAMPLE
     dotnet pwsh -NoProfile -File bench/Soak.ps1
 .EXAMPLE
@@ -60,7 +60,12 @@ function Get-Summary([object[]] $Runs) {
         median_seconds = if ($seconds) { $seconds[[int][math]::Floor(($seconds.Count - 1) / 2)] } else { $null }
         max_seconds = if ($seconds) { $seconds[-1] } else { $null }
         results = @($Runs | ForEach-Object {
-                [ordered]@{ ok = $_.Ok; exit_code = $_.ExitCode; seconds = $_.Seconds; failure = if ($_.Ok) { $null } else { Get-FailureReason $_.Output } }
+                # The calibration child's JSON line adds its CPU seconds: comparable across runs on a shared machine.
+                $report = $_.Output -split "`n" | Where-Object { $_ -match '^\{.*CpuSeconds' } | Select-Object -Last 1 | ConvertFrom-Json
+                [ordered]@{
+                    ok = $_.Ok; exit_code = $_.ExitCode; seconds = $_.Seconds; cpu_seconds = $report ? $report.CpuSeconds : $null
+                    failure = if ($_.Ok) { $null } else { Get-FailureReason $_.Output }
+                }
             })
     }
 }
@@ -113,7 +118,7 @@ $result = [ordered]@{
     load_average = (Get-Content /proc/loadavg -ErrorAction Ignore) -split ' ' | Select-Object -First 3
     demo = [ordered]@{ command = 'dotnet pwsh -NoProfile -File ./build.ps1 -Task Demo' } + (Get-Summary $demo)
     calibration = [ordered]@{
-        command = 'Import-HFModel | Set-QuantConfig -Preset NVFP4_DEFAULT | Invoke-Calibration (64 x 256 tokens), a fresh process per run'
+        command = 'Import-HFModel | Set-QuantConfig -Preset NVFP4_DEFAULT | Invoke-Calibration -NumSamples 32 (x 256 tokens), a fresh process per run'
         model = $model
     } + (Get-Summary $calibration)
 }

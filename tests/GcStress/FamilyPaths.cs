@@ -59,9 +59,10 @@ internal sealed class FamilyPaths : IDisposable
     private string Forward()
     {
         using var runner = ModelRunner.Create(_model);
+        using var logits = runner.Forward(Tokens);
         using var scope = NewDisposeScope();
-        float[] logits = runner.Forward(Tokens).to(ScalarType.Float32).data<float>().ToArray();
-        return Convert.ToHexString(SHA256.HashData(MemoryMarshal.AsBytes(logits.AsSpan())));
+        float[] values = logits.to(ScalarType.Float32).data<float>().ToArray();
+        return Convert.ToHexString(SHA256.HashData(MemoryMarshal.AsBytes(values.AsSpan())));
     }
 
     private string Calibrate()

@@ -40,8 +40,8 @@ public sealed class DisposeScopeTests : IDisposable
         Assert.Equal(0, CreatedOutsideScopes(() =>
         {
             using var runner = ModelRunner.Create(model);
-            using var scope = NewDisposeScope();
-            Assert.Equal(2, runner.Forward(Tokens).dim());
+            using var logits = runner.Forward(Tokens);
+            Assert.Equal(2, logits.dim());
         }));
         Assert.Equal(0, CreatedOutsideScopes(() => model.Statistics = Calibrator.Run(model, Calibration).Statistics));
         Assert.Equal(0, CreatedOutsideScopes(() => Assert.True(QualityMeasurer.MeasurePlanned(model, Quality).MeanKl > 0)));
