@@ -2,6 +2,7 @@ using ModelOptPS.Engine.Execution;
 using ModelOptPS.Engine.Model;
 using ModelOptPS.Engine.Tests.Execution.Reference;
 using ModelOptPS.Engine.Torch;
+using ModelOptPS.Fixtures;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
