@@ -74,7 +74,6 @@ public sealed class MemoryMapLifetimeTests : IDisposable
     public void AModelNobodyDisposedIsUnmappedOnceUnreachable()
     {
         var shards = ReadAndAbandon(_tmp);
-        Assert.All(shards, s => Assert.True(MapsOf(s) > 0, $"{s} was never mapped"));
         for (int i = 0; i < 10 && shards.Any(s => MapsOf(s) > 0); i++)
         {
             GC.Collect();
@@ -95,7 +94,11 @@ public sealed class MemoryMapLifetimeTests : IDisposable
             using var bytes = t.File.Read(t.Info, 0, (int)Math.Min(t.Info.ByteLength, 64));
         }
         Assert.True(model.ShardCount > 1);
-        return model.Checkpoint.Shards.Select(s => s.Path).ToArray();
+        var shards = model.Checkpoint.Shards.Select(s => s.Path).ToArray();
+        // Checked while the model is still reachable: a collection by another test after the return may unmap it.
+        Assert.All(shards, s => Assert.True(MapsOf(s) > 0, $"{s} was never mapped"));
+        GC.KeepAlive(model);
+        return shards;
     }
 
     /// <summary>What <paramref name="read"/> threw, through the AggregateException of a parallel loop.</summary>
