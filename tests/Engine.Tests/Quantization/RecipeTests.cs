@@ -197,11 +197,11 @@ public class RecipeTests : IClassFixture<FamilyModels>, IDisposable
     [Fact]
     public void GuardWarnsAboutSiblingsLeftUnquantized()
     {
-        var recipe = Presets.Get("NVFP4_DEFAULT").WithModulePatterns([], ["*experts.3.*", "model.layers.1.self_attn.v_proj"], QuantizerFormat.Nvfp4, false);
+        var recipe = Presets.Get("NVFP4_DEFAULT").WithModulePatterns([], ["*experts.3.*", "model.layers.1.self_attn.o_proj"], QuantizerFormat.Nvfp4, false);
         var plan = QuantPlanner.Plan(_models["qwen3_moe"], recipe);
         Assert.Contains(plan.Warnings, w => w.Contains("model.layers.0.mlp.experts.3.gate_proj", StringComparison.Ordinal)
                                            && w.Contains("model.layers.*.mlp.experts.*.gate_proj", StringComparison.Ordinal));
-        Assert.Contains(plan.Warnings, w => w.Contains("model.layers.1.self_attn.v_proj", StringComparison.Ordinal) && w.Contains("-Exclude"));
+        Assert.Contains(plan.Warnings, w => w.Contains("model.layers.1.self_attn.o_proj", StringComparison.Ordinal) && w.Contains("-Exclude"));
 
         // The same rule inside one fused container.
         var fused = Presets.Get("NVFP4_DEFAULT").WithModulePatterns([], ["*experts.2.down_proj"], QuantizerFormat.Nvfp4, false);
