@@ -166,7 +166,7 @@ public class ScaleGroupTests : IDisposable
             Assert.Equal(Bits(output, qkv + ".input_scale"), Bits(output, z + ".input_scale"));
         }
         var verdict = QuantFormatVerifier.Verify(result.Path, model.Path);
-        Assert.True(verdict.Passed, verdict.Summary);
+        Assert.True(verdict.Passed, string.Join("\n", verdict.Checks.Where(c => c.Status == CheckStatus.Fail).Prepend((object)verdict.Summary)));
     }
 
     private static float SourceAmax(HFModel model, string module)
