@@ -48,7 +48,8 @@ public static class MergedLayers
         if (split.Count == 0) return;
         var first = split[0].OrderBy(m => ShardOf[m.Module.Role].Index).ToList();
         string shards = string.Join(", ", first.Select(m => $"{ModuleClassifier.LastComponent(m.Name)} {Format(m.Decision)} ({m.Reason})"));
-        string patterns = string.Join(", ", first.Select(m => $"'{PlanGuards.SiblingKey(m.Name)}'"));
+        // One layer split: its own shards; several: the same shards of every layer and expert.
+        string patterns = string.Join(", ", first.Select(m => $"'{(split.Count == 1 ? m.Name : PlanGuards.SiblingKey(m.Name))}'"));
         string others = split.Count == 1 ? "" :
             $" The same holds for {split.Count - 1} more: {string.Join(", ", split.Skip(1).Take(GroupsShown).Select(g => g.Key))}" +
             (split.Count - 1 > GroupsShown ? ", …." : ".");

@@ -32,7 +32,7 @@ public class MergedLayerTests : IClassFixture<FamilyModels>
     [InlineData("qwen3_5_moe", "*linear_attn.in_proj_b", "", "model.language_model.layers.0.linear_attn.in_proj_ba",
         "'model.language_model.layers.*.linear_attn.in_proj_b', 'model.language_model.layers.*.linear_attn.in_proj_a'")]
     [InlineData("llama", "", "model.layers.1.self_attn.v_proj", "model.layers.1.self_attn.qkv_proj",
-        "'model.layers.*.self_attn.q_proj', 'model.layers.*.self_attn.k_proj', 'model.layers.*.self_attn.v_proj'")]
+        "'model.layers.1.self_attn.q_proj', 'model.layers.1.self_attn.k_proj', 'model.layers.1.self_attn.v_proj'")]
     [InlineData("qwen3", "", "*mlp.up_proj", "model.layers.0.mlp.gate_up_proj", "'model.layers.*.mlp.gate_proj', 'model.layers.*.mlp.up_proj'")]
     [InlineData("qwen3_next", "", "*shared_expert.gate_proj", "model.layers.0.mlp.shared_expert.gate_up_proj",
         "'model.layers.*.mlp.shared_expert.gate_proj', 'model.layers.*.mlp.shared_expert.up_proj'")]
