@@ -9,8 +9,10 @@ exports from the same model and calibration.
 
 Every module the plan quantizes is written as NVFP4: packed E2M1 weights (two per byte), one E4M3 scale per block of 16,
 an fp32 global scale (weight_scale_2) and, for W4A4, the calibrated input_scale. Scales that the inference engines
-require to be shared are shared: q_proj, k_proj and v_proj of one attention block, gate_proj and up_proj of one MLP or
-expert, and the input scale of all experts of a layer. Fused experts (3-D gate_up_proj and down_proj) are split into
+require to be shared are shared: every group of quantized Linears that read the same input tensor (found from the
+model's forward plan: q_proj, k_proj and v_proj of one attention block, gate_proj and up_proj of one MLP or expert,
+linear_attn.in_proj_qkv and in_proj_z, with in_proj_b and in_proj_a when quantized) gets one weight_scale_2 and one
+input_scale, and all experts of a layer share their input scales. Fused experts (3-D gate_up_proj and down_proj) are split into
 per-expert Linears, as the engines expect. Every other tensor is copied byte for byte, and so is every other file of
 the source folder (tokenizer, generation config, chat template, licence). config.json gains a quantization_config;
 the ModelOpt format also gets hf_quant_config.json with the exclusion list.
@@ -132,7 +134,8 @@ earlier export left it there (and refuses it if it holds anything the export did
     Notes        = @'
 Errors are non-terminating, one per model, and leave no output folder behind. Error ids: NoQuantPlan,
 PlanQuantizesNothing, MixedPrecisionNotSupported (a plan that mixes W4A4 and weight-only modules), CalibrationRequired,
-InputAmaxMissing, InputAmaxInvalid, TargetOverlapsSource, TargetExists, TargetIsFile, TargetNotAnExport (-Force onto a
+InputAmaxMissing, InputAmaxInvalid, InputSharingUnknown (the forward engine cannot plan the model, so the Linears
+that must share scales are not known), TargetOverlapsSource, TargetExists, TargetIsFile, TargetNotAnExport (-Force onto a
 folder that is not a previous export, naming what else it holds), ExportDiskFull (the target's disk ran out of space;
 the unfinished files are removed), ExportWriteFailed (any other failure to write, rename or remove there), ModelDisposed
 (the model was disposed before the export read it), and from the numerics NonFiniteWeight (a NaN or infinite weight,

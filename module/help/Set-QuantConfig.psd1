@@ -127,7 +127,10 @@ scales) for the MoE experts only. Since no input quantizer is enabled, the plan 
 
     Notes        = @'
 Errors are non-terminating, one per model. Error ids: UnknownPreset, RecipeFileNotFound, RecipeInvalid,
-RecipeImportNotFound, QuantizerWithoutFormat, UnsupportedQuantizerFormat, PlanQuantizesNothing.
+RecipeImportNotFound, QuantizerWithoutFormat, UnsupportedQuantizerFormat, PlanQuantizesNothing,
+MergedLayerPartiallyQuantized (the recipe quantizes only some shards of a layer vLLM loads as one, such as q/k/v,
+gate/up or linear_attn.in_proj_qkv + in_proj_z, or gives them different formats; the message names the layer and the
+-Include/-Exclude patterns that decide all its shards alike).
 Any step may also write the shared ids AccessDenied, FileNotFound, FileSystemError (non-terminating) and
 NativeError, OutOfMemory, InternalError (terminating); see about_ModelOptPS.
 

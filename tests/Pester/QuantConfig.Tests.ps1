@@ -48,9 +48,22 @@ Describe 'Set-QuantConfig' {
     }
 
     It 'warns and names siblings left unquantized by -Exclude' {
-        $model = Import-HFModel $Llama | Set-QuantConfig -Exclude 'model.layers.1.mlp.up_proj' -WarningVariable w -WarningAction SilentlyContinue
-        ($w -join "`n") | Should -Match 'model\.layers\.1\.mlp\.up_proj'
+        $model = Import-HFModel $Llama | Set-QuantConfig -Exclude 'model.layers.1.mlp.down_proj' -WarningVariable w -WarningAction SilentlyContinue
+        ($w -join "`n") | Should -Match 'model\.layers\.1\.mlp\.down_proj'
         $model.Plan.QuantizedCount | Should -Be 13
+    }
+
+    It 'refuses a recipe that quantizes only part of a merged layer, naming it and the fix' {
+        $out = Import-HFModel $Qwen35 -WarningAction SilentlyContinue |
+            Set-QuantConfig -Exclude '*linear_attn.in_proj_z' -ErrorVariable errs -ErrorAction SilentlyContinue
+        $out | Should -BeNullOrEmpty
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'MergedLayerPartiallyQuantized,*'
+        $errs[0].CategoryInfo.Category | Should -Be 'InvalidOperation'
+        $errs[0].Exception.Message | Should -Match 'model\.language_model\.layers\.0\.linear_attn\.in_proj_qkvz'
+        $errs[0].Exception.Message | Should -Match "-Exclude 'model\.language_model\.layers\.\*\.linear_attn\.in_proj_qkv'"
+        # Both shards excluded together is fine.
+        (Import-HFModel $Qwen35 -WarningAction SilentlyContinue | Set-QuantConfig -Exclude '*linear_attn.in_proj_qkv', '*linear_attn.in_proj_z').Plan.QuantizedCount |
+            Should -Be 23
     }
 
     It 'loads a ModelOpt recipe file' {

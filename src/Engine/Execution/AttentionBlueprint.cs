@@ -5,6 +5,9 @@ internal sealed record AttentionBlueprint(string Prefix, AttentionShape Shape, I
 {
     IEnumerable<string> IBlockBlueprint.Tensors => Tensors;
 
+    /// <summary>q, k and v all project the normed hidden states (<see cref="AttentionBlock"/>).</summary>
+    public IEnumerable<SharedInput> SharedInputs => [new([Prefix + "q_proj", Prefix + "k_proj", Prefix + "v_proj"])];
+
     public static AttentionBlueprint? TryPlan(LayerProbe probe, string layerPrefix, int layer)
     {
         string p = layerPrefix + "self_attn.";

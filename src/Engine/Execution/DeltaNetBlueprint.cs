@@ -13,6 +13,10 @@ internal sealed record DeltaNetBlueprint(string Prefix, DeltaNetShape Shape, boo
 
     IEnumerable<string> IBlockBlueprint.Tensors => Tensors;
 
+    /// <summary>Every input projection reads the layer's normed hidden states (<see cref="IDeltaNetProjections"/>):
+    /// Qwen3-Next's in_proj_qkvz and in_proj_ba, or Qwen3.5's in_proj_qkv, in_proj_z, in_proj_b and in_proj_a.</summary>
+    public IEnumerable<SharedInput> SharedInputs => [new((Grouped ? GroupedProjections : SplitProjections).Select(p => Prefix + p).ToList())];
+
     public static DeltaNetBlueprint? TryPlan(LayerProbe probe, string layerPrefix)
     {
         string p = layerPrefix + "linear_attn.";

@@ -5,6 +5,9 @@ internal sealed record DenseMlpBlueprint(string Prefix, IReadOnlyList<string> Te
 {
     IEnumerable<string> IBlockBlueprint.Tensors => Tensors;
 
+    /// <summary>gate_proj and up_proj read the same input (<see cref="SwiGluMlp"/>).</summary>
+    public IEnumerable<SharedInput> SharedInputs => [new([Prefix + "gate_proj", Prefix + "up_proj"])];
+
     public static DenseMlpBlueprint? TryPlan(LayerProbe probe, string mlpPrefix)
     {
         if (!probe.Has(mlpPrefix + "gate_proj.weight")) return null;

@@ -27,5 +27,10 @@ internal sealed record ExpertSites(string Container, bool Fused, string GateName
 
     public LinearSite Up(int expert) => Fused ? LinearSite.ForFusedExperts(Container, UpName) : LinearSite.ForModule($"{Container}.{expert}.{UpName}");
 
+    /// <summary>The expert's gate and up Linears as exported: fused experts are written per expert (gate rows first).</summary>
+    public IReadOnlyList<string> GateUpModules(int expert) => Fused
+        ? [$"{Container}.{expert}.gate_proj", $"{Container}.{expert}.up_proj"]
+        : [$"{Container}.{expert}.{GateName}", $"{Container}.{expert}.{UpName}"];
+
     public LinearSite Down(int expert) => Fused ? LinearSite.ForFusedExperts(Container, DownName) : LinearSite.ForModule($"{Container}.{expert}.{DownName}");
 }

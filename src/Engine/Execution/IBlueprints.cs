@@ -7,6 +7,9 @@ namespace ModelOptPS.Engine.Execution;
 internal interface IBlockBlueprint
 {
     IEnumerable<string> Tensors { get; }
+
+    /// <summary>The sets of this block's Linears that read one tensor (sets of two or more only).</summary>
+    IEnumerable<SharedInput> SharedInputs { get; }
 }
 
 internal interface IMixerBlueprint : IBlockBlueprint

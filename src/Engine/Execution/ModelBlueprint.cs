@@ -9,6 +9,9 @@ namespace ModelOptPS.Engine.Execution;
 /// </summary>
 internal sealed record ModelBlueprint(TextLayout Layout, IReadOnlyList<DecoderLayerBlueprint> Layers, RotaryEmbedding Rope, NormStyle NormStyle, double Eps)
 {
+    /// <summary>Every set of Linears of the decoder stack that read one tensor.</summary>
+    public IEnumerable<SharedInput> SharedInputs => Layers.SelectMany(l => l.Mixer.SharedInputs.Concat(l.FeedForward.SharedInputs));
+
     public static ModelBlueprint Plan(HFModel model)
     {
         var checkpoint = model.Checkpoint;

@@ -16,6 +16,21 @@ internal sealed record MoeBlueprint(
 
     IEnumerable<string> IBlockBlueprint.Tensors => Tensors;
 
+    /// <summary>
+    /// Each expert's gate and up read that expert's gathered tokens (<see cref="GroupedExperts"/>); the router, the
+    /// shared expert's gate/up and its gate read the block's input (<see cref="MoeBlock"/>).
+    /// </summary>
+    public IEnumerable<SharedInput> SharedInputs
+    {
+        get
+        {
+            var experts = Enumerable.Range(0, ExpertCount).Select(e => new SharedInput(Experts.GateUpModules(e)));
+            if (Shared is null) return experts;
+            return experts.Prepend(new SharedInput(
+                [Prefix + "gate", .. Shared.SharedInputs.Single().Modules, Prefix + "shared_expert_gate"]));
+        }
+    }
+
     public static MoeBlueprint? TryPlan(LayerProbe probe, string layerPrefix)
     {
         string? p = BlockNames.Select(b => layerPrefix + b).FirstOrDefault(b => probe.Has(b + "gate.weight"));

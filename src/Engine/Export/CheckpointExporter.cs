@@ -48,7 +48,7 @@ public static class CheckpointExporter
 
         progress?.Report(new ExportProgress("Measuring weight amax", "", 0, 0));
         var units = WeightUnits.From(model, plan);
-        var scales = ScaleGroups.Compute(units, model.Statistics, cancellationToken);
+        var scales = ScaleGroups.Compute(model, units, cancellationToken);
         warnings.AddRange(scales.Notes);
         var layout = OutputLayout.Build(model, plan, units, scales, options);
         var quantizedNames = units.Where(u => u.IsQuantized).Select(u => u.OutputPrefix).ToList();

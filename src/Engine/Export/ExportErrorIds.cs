@@ -1,6 +1,6 @@
 namespace ModelOptPS.Engine.Export;
 
-/// <summary>Stable error ids of the export's target folder (runbooks and tests match on these strings).</summary>
+/// <summary>Stable error ids of the export (runbooks and tests match on these strings).</summary>
 public static class ExportErrorIds
 {
     /// <summary>-Force was given, but the folder holds something that is not a previous export of this tool.</summary>
@@ -11,4 +11,7 @@ public static class ExportErrorIds
 
     /// <summary>Any other failure to write, rename or remove in the target's folder.</summary>
     public const string ExportWriteFailed = nameof(ExportWriteFailed);
+
+    /// <summary>The forward engine cannot plan the model, so the Linears that must share scales are not known.</summary>
+    public const string InputSharingUnknown = nameof(InputSharingUnknown);
 }

@@ -1,34 +1,42 @@
 using System.Collections.Concurrent;
-using ModelOptPS.Engine.Calibration;
 using ModelOptPS.Engine.Errors;
+using ModelOptPS.Engine.Model;
 using ModelOptPS.Engine.Numerics;
 using ModelOptPS.Engine.Quantization;
 
 namespace ModelOptPS.Engine.Export;
 
 /// <summary>
-/// The shared-scale rules of the contract (shared/spec/checkpoint-contract.md, "Shared scales"): q/k/v of one
-/// attention block and gate/up of one MLP or expert (Mixtral w1/w3) share one <c>weight_scale_2</c> (from the max of
-/// their amax) and one <c>input_scale</c>; all experts of a layer share the gate/up input scale and the down input scale;
-/// everything else stands alone. Consumers fuse these shards and break, or silently mis-scale, when they differ.
+/// The shared-scale rule of the contract (shared/spec/checkpoint-contract.md, "Shared scales"): quantized Linears that
+/// read the same input tensor (<see cref="InputSharing"/>, from the forward engine) and are quantized the same way share
+/// one <c>weight_scale_2</c> (from the max of their amax) and one <c>input_scale</c> (the max input amax): q/k/v, gate/up
+/// of an MLP, shared expert or expert (Mixtral w1/w3), Qwen3.5's in_proj_qkv/z (with b/a when quantized), Qwen3-Next's
+/// in_proj_qkvz with in_proj_ba. All experts of a layer also share the gate/up input scale and the down input scale.
+/// Everything else stands alone. Consumers merge these shards and break, or silently mis-scale, when they differ.
 /// </summary>
 public sealed class ScaleGroups
 {
-    private static readonly string[] QkvRoles = ["q_proj", "k_proj", "v_proj"];
-    private static readonly string[] GateUpRoles = ["gate_proj", "up_proj"];
-
     private readonly Dictionary<WeightUnit, float> _weightAmax;
     private readonly Dictionary<WeightUnit, float> _inputAmax;
 
-    private ScaleGroups(Dictionary<WeightUnit, float> weightAmax, Dictionary<WeightUnit, float> inputAmax, List<string> notes)
+    private ScaleGroups(Dictionary<WeightUnit, float> weightAmax, Dictionary<WeightUnit, float> inputAmax,
+        IReadOnlyList<IReadOnlyList<string>> weightGroups, IReadOnlyList<IReadOnlyList<string>> inputGroups, List<string> notes)
     {
         _weightAmax = weightAmax;
         _inputAmax = inputAmax;
+        WeightGroups = weightGroups;
+        InputGroups = inputGroups;
         Notes = notes;
     }
 
     /// <summary>Things worth telling the user (experts that saw no calibration token, backfilled).</summary>
     public IReadOnlyList<string> Notes { get; }
+
+    /// <summary>The units (export names) that share one <c>weight_scale_2</c>, one list per group, singletons included.</summary>
+    public IReadOnlyList<IReadOnlyList<string>> WeightGroups { get; }
+
+    /// <summary>The W4A4 units (export names) that share one <c>input_scale</c>, one list per group.</summary>
+    public IReadOnlyList<IReadOnlyList<string>> InputGroups { get; }
 
     /// <summary>The amax <c>weight_scale_2</c> is derived from (the group's max |w|).</summary>
     public float WeightAmax(WeightUnit unit) => _weightAmax[unit];
@@ -36,20 +44,20 @@ public sealed class ScaleGroups
     /// <summary>The input amax <c>input_scale</c> is derived from (the group's max), for W4A4 units.</summary>
     public float InputAmax(WeightUnit unit) => _inputAmax[unit];
 
-    /// <summary>Weight sharing group: q/k/v of one block, gate/up of one MLP or expert; otherwise the unit alone.</summary>
-    public static string WeightGroupKey(WeightUnit u) =>
-        QkvRoles.Contains(u.Role) ? $"{u.Parent}|qkv" : GateUpRoles.Contains(u.Role) ? $"{u.Parent}|gate_up" : u.OutputPrefix;
-
-    /// <summary>Input sharing group: the weight group, widened to every expert of the layer for expert units.</summary>
-    public static string InputGroupKey(WeightUnit u) =>
-        u.ExpertsContainer is { } container ? $"{container}|{(u.Role == "down_proj" ? "down" : "gate_up")}" : WeightGroupKey(u);
-
     /// <summary>
     /// Reads max |w| of every quantized weight (memory-mapped, in parallel) and takes group maxima; takes calibrated
     /// input amax per input quantizer and shares it the same way.
     /// </summary>
-    public static ScaleGroups Compute(IReadOnlyList<WeightUnit> units, CalibrationStatistics? statistics, CancellationToken cancellationToken)
+    public static ScaleGroups Compute(HFModel model, IReadOnlyList<WeightUnit> units, CancellationToken cancellationToken)
     {
+        var sharing = InputSharing.Of(model);
+        var statistics = model.Statistics;
+        // Only members quantized alike share: ModelOpt refuses to fuse a group whose formats differ, and the planner
+        // refuses a consumer's merged layer whose shards differ (MergedLayerPartiallyQuantized).
+        string WeightGroupKey(WeightUnit u) => sharing.InputOf(u.OutputPrefix) is { } input ? $"input {input} {u.Decision}" : u.OutputPrefix;
+        string InputGroupKey(WeightUnit u) =>
+            u.ExpertsContainer is { } container ? $"{container}|{(u.Role == "down_proj" ? "down" : "gate_up")}" : WeightGroupKey(u);
+
         var quantized = units.Where(u => u.IsQuantized).ToList();
         var own = new ConcurrentDictionary<WeightUnit, float>();
         ParallelFailures.Run(() => Parallel.ForEach(quantized, new ParallelOptions { CancellationToken = cancellationToken }, u =>
@@ -58,7 +66,8 @@ public sealed class ScaleGroups
             own[u] = Amax.ComputeFinite(u.OutputPrefix + ".weight", bytes.Span, u.DType);
         }));
         var weightAmax = new Dictionary<WeightUnit, float>();
-        foreach (var group in quantized.GroupBy(WeightGroupKey))
+        var weightGroups = quantized.GroupBy(WeightGroupKey).ToList();
+        foreach (var group in weightGroups)
         {
             float max = group.Max(u => own[u]);
             foreach (var u in group) weightAmax[u] = max;
@@ -66,7 +75,8 @@ public sealed class ScaleGroups
 
         var notes = new List<string>();
         var inputAmax = new Dictionary<WeightUnit, float>();
-        foreach (var group in quantized.Where(u => u.Decision == QuantDecision.Nvfp4).GroupBy(InputGroupKey))
+        var inputGroups = quantized.Where(u => u.Decision == QuantDecision.Nvfp4).GroupBy(InputGroupKey).ToList();
+        foreach (var group in inputGroups)
         {
             var measured = group.Select(u => u.InputQuantizer).Distinct()
                 .Select(q => (Quantizer: q!, Found: statistics is not null && statistics.InputAmax.TryGetValue(q!, out float a), Amax: statistics?.InputAmax.GetValueOrDefault(q!) ?? 0f))
@@ -83,9 +93,12 @@ public sealed class ScaleGroups
             var missing = measured.Where(m => !m.Found || m.Amax == 0f).Select(m => m.Quantizer).ToList();
             if (missing.Count > 0)
                 notes.Add($"{missing.Count} input quantizer(s) saw no calibration data and take the shared value of their group " +
-                          $"({group.Key}): {string.Join(", ", missing.Take(4))}{(missing.Count > 4 ? ", …" : "")}");
+                          $"({group.First().OutputPrefix}{(group.Count() > 1 ? $" and {group.Count() - 1} more" : "")}): {string.Join(", ", missing.Take(4))}{(missing.Count > 4 ? ", …" : "")}");
             foreach (var u in group) inputAmax[u] = max;
         }
-        return new ScaleGroups(weightAmax, inputAmax, notes);
+        return new ScaleGroups(weightAmax, inputAmax, Names(weightGroups), Names(inputGroups), notes);
     }
+
+    private static List<IReadOnlyList<string>> Names(IEnumerable<IGrouping<string, WeightUnit>> groups) =>
+        groups.Select(g => (IReadOnlyList<string>)g.Select(u => u.OutputPrefix).ToList()).ToList();
 }

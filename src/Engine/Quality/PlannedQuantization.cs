@@ -21,7 +21,7 @@ internal sealed class PlannedQuantization : IQuantizedForm
     public PlannedQuantization(HFModel model, QuantPlan plan, CancellationToken cancellationToken)
     {
         var units = WeightUnits.From(model, plan);
-        _scales = ScaleGroups.Compute(units, model.Statistics, cancellationToken);
+        _scales = ScaleGroups.Compute(model, units, cancellationToken);
         foreach (var unit in units.Where(u => u.IsQuantized))
         {
             // The runner names fused experts by their 3-D parameter, Linears by module.

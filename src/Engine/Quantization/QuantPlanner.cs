@@ -13,6 +13,7 @@ public static class QuantPlanner
     {
         var matched = new HashSet<int>();
         var modules = model.Modules.Select(m => PlanModule(m, recipe, matched)).ToList();
+        MergedLayers.Check(modules, recipe.Name, model.Path);
         var warnings = PlanGuards.Check(modules);
         var unused = recipe.Entries.Where(e => !matched.Contains(e.Position)).ToList();
         foreach (var entry in unused.Where(e => e.Source is not ("default-disabled" or "-Exclude") && !e.Source.StartsWith("preset ", StringComparison.Ordinal)))

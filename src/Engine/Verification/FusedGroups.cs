@@ -7,7 +7,8 @@ namespace ModelOptPS.Engine.Verification;
 /// Which modules engines load as one, and so must share scales (checkpoint-contract.md, "Shared scales"):
 /// q/k/v of one attention block and gate/up of one MLP or expert (Mixtral: w1/w3) share weight_scale_2 and
 /// input_scale; every expert of one MoE layer shares the gate/up input_scale and the down input_scale.
-/// o_proj, down_proj, out_proj and linear-attention projections stand alone.
+/// The linear-attention input projections of one layer share weight_scale_2 too (<see cref="WeightScaleGroup"/>);
+/// o_proj, down_proj and out_proj stand alone.
 /// </summary>
 internal static partial class FusedGroups
 {
@@ -28,6 +29,17 @@ internal static partial class FusedGroups
             _ => null,
         };
     }
+
+    /// <summary>
+    /// The modules whose <c>weight_scale_2</c> comes from one max amax: a fused layer's shards, and the quantized
+    /// linear-attention input projections of one layer (they read the same hidden states: Qwen3.5's in_proj_qkv, in_proj_z,
+    /// in_proj_b, in_proj_a; Qwen3-Next's in_proj_qkvz, in_proj_ba). Null for a module that stands alone.
+    /// </summary>
+    public static string? WeightScaleGroup(string module) =>
+        FusedLayer(module) ?? (ModuleClassifier.LastComponent(module).StartsWith("in_proj_", StringComparison.Ordinal)
+            && module.Contains(".linear_attn.", StringComparison.Ordinal)
+                ? module[..module.LastIndexOf('.')] + " in_proj"
+                : null);
 
     /// <summary>The expert set and projection a per-expert module belongs to (e.g. <c>…mlp.experts gate/up</c>), or null.</summary>
     public static string? ExpertSet(string module)

@@ -101,13 +101,13 @@ internal sealed class ReferenceComparison(ReferenceMap map, CancellationToken ca
         BoundCheck.Measure(source, weight, layout, stopAtFirstViolation: true, cancellationToken).Violations == 0;
 
     /// <summary>
-    /// weight_scale_2 must be the fused layer's max source |w| over 2688 (nvfp4-numerics.md step 2; either rounding
+    /// weight_scale_2 must be the max source |w| of its group (<see cref="FusedGroups.WeightScaleGroup"/>) over 2688 (nvfp4-numerics.md step 2; either rounding
     /// order, compressed-tensors' reciprocal included). Checked after every member's amax is known.
     /// </summary>
     public void CheckWeightScale2(IReadOnlyList<QuantizedModule> quantized, Nvfp4Naming naming, CheckList checks)
     {
         var measured = quantized.Where(q => _sourceAmax.ContainsKey(q.Name)).ToList();
-        foreach (var layer in measured.GroupBy(q => FusedGroups.FusedLayer(q.Name) ?? q.Name))
+        foreach (var layer in measured.GroupBy(q => FusedGroups.WeightScaleGroup(q.Name) ?? q.Name))
         {
             var members = layer.ToList();
             float amax = members.Max(q => _sourceAmax[q.Name]);

@@ -59,6 +59,26 @@ public sealed class ObserverTests(GeneratedModels models) : IClassFixture<Genera
     }
 
     [Theory]
+    [MemberData(nameof(GeneratedModels.Families), MemberType = typeof(GeneratedModels))]
+    public void DeclaredSharedInputs_AreTheTensorsTheForwardReads(string family)
+    {
+        // The export's scale groups come from these declarations; the run shows each member the same values.
+        using var model = models.Import(family);
+        var observer = new RecordingObserver { KeepValues = true };
+        using (var runner = ModelRunner.Create(model)) runner.RunLayerwise(Sequences, observer);
+        List<float[]> Seen(string module) => observer.Values.Where(v => v.Name == module + ".input_quantizer").Select(v => v.Values).ToList();
+        int compared = 0;
+        foreach (var input in ModelBlueprint.Plan(model).SharedInputs)
+        {
+            var seen = input.Modules.Select(Seen).ToList();
+            if (seen.Any(s => s.Count == 0)) continue; // fused experts are observed per container, idle experts not at all
+            foreach (var other in seen.Skip(1)) Assert.Equal(seen[0], other);
+            compared++;
+        }
+        Assert.True(compared >= model.LayerCount * 2, $"only {compared} shared inputs compared");
+    }
+
+    [Theory]
     [InlineData("qwen3_moe")]
     [InlineData("mixtral")]
     [InlineData("qwen3_5_moe")]

@@ -41,7 +41,7 @@ public class ExportLayoutTests : IDisposable
         var result = ExportFixture.Export(model, _tmp, format, maxShardBytes: 300_000);
         using var output = CheckpointReader.Open(result.Path);
         var units = WeightUnits.From(model, model.Plan!);
-        var scales = ScaleGroups.Compute(units, model.Statistics, default);
+        var scales = ScaleGroups.Compute(model, units, default);
         bool ct = format == ExportFormat.CompressedTensors;
         var expected = new HashSet<string>(StringComparer.Ordinal);
 

@@ -57,12 +57,12 @@ public class RecipeTests : IClassFixture<FamilyModels>, IDisposable
         var recipe = QuantRecipe.Build("order", [
             Entry("*", enable: false),
             Entry("*weight_quantizer", nvfp4: true),
-            Entry("*q_proj*", enable: false),
-            Entry("*layers.1.self_attn.q_proj.weight_quantizer", enable: true),
+            Entry("*o_proj*", enable: false),
+            Entry("*layers.1.self_attn.o_proj.weight_quantizer", enable: true),
         ]);
         var plan = QuantPlanner.Plan(_models["llama"], recipe);
-        Assert.Equal(QuantDecision.Unquantized, plan.Modules.Single(m => m.Name == "model.layers.0.self_attn.q_proj").Decision);
-        var q1 = plan.Modules.Single(m => m.Name == "model.layers.1.self_attn.q_proj");
+        Assert.Equal(QuantDecision.Unquantized, plan.Modules.Single(m => m.Name == "model.layers.0.self_attn.o_proj").Decision);
+        var q1 = plan.Modules.Single(m => m.Name == "model.layers.1.self_attn.o_proj");
         Assert.Equal(QuantDecision.W4A16Nvfp4, q1.Decision);
         Assert.Equal(4, q1.EntryPosition);
     }
@@ -72,7 +72,7 @@ public class RecipeTests : IClassFixture<FamilyModels>, IDisposable
     {
         var yaml = _tmp.Combine("recipe.yaml");
         File.WriteAllText(yaml, """
-            # A ModelOpt-style recipe: disable all, NVFP4 on experts and attention, keep layer 0 attention in bf16.
+            # A ModelOpt-style recipe: disable all, NVFP4 on experts and attention, keep layer 3's o_proj in bf16.
             algorithm: max
             quant_cfg:
               - quantizer_name: '*'
@@ -90,7 +90,7 @@ public class RecipeTests : IClassFixture<FamilyModels>, IDisposable
                   block_sizes: {-1: 16, type: dynamic, scale_bits: [4, 3]}
               - quantizer_name: '*self_attn*'
                 cfg: {num_bits: e2m1, block_sizes: {-1: 16, type: dynamic, scale_bits: e4m3}}
-              - quantizer_name: '*layers.3.self_attn.k_proj*'
+              - quantizer_name: '*layers.3.self_attn.o_proj*'
                 enable: false
               - quantizer_name: 'mtp.*'
                 enable: false
@@ -102,7 +102,7 @@ public class RecipeTests : IClassFixture<FamilyModels>, IDisposable
               {"quantizer_name": "*mlp.experts*weight_quantizer", "cfg": {"num_bits": "e2m1", "block_sizes": {"-1": 16, "type": "dynamic", "scale_bits": "e4m3"}}},
               {"quantizer_name": "*mlp.experts*input_quantizer", "cfg": {"num_bits": [2, 1], "block_sizes": {"-1": 16, "type": "dynamic", "scale_bits": [4, 3]}}},
               {"quantizer_name": "*self_attn*", "cfg": {"num_bits": "e2m1", "block_sizes": {"-1": 16, "type": "dynamic", "scale_bits": "e4m3"}}},
-              {"quantizer_name": "*layers.3.self_attn.k_proj*", "enable": false},
+              {"quantizer_name": "*layers.3.self_attn.o_proj*", "enable": false},
               {"quantizer_name": "mtp.*", "enable": false}
             ]}
             """);
@@ -110,8 +110,8 @@ public class RecipeTests : IClassFixture<FamilyModels>, IDisposable
         var fromYaml = QuantPlanner.Plan(model, RecipeFile.Load(yaml));
         var fromJson = QuantPlanner.Plan(model, RecipeFile.Load(json));
         Assert.Equal(Describe(fromJson), Describe(fromYaml));
-        Assert.Equal(4 + 3, fromYaml.QuantizedCount); // 4 fused containers + q, v, o of the full-attention layer
-        Assert.Equal(QuantDecision.Unquantized, fromYaml.Modules.Single(m => m.Name == "model.language_model.layers.3.self_attn.k_proj").Decision);
+        Assert.Equal(4 + 3, fromYaml.QuantizedCount); // 4 fused containers + q, k, v of the full-attention layer
+        Assert.Equal(QuantDecision.Unquantized, fromYaml.Modules.Single(m => m.Name == "model.language_model.layers.3.self_attn.o_proj").Decision);
         Assert.Equal(6, fromYaml.Recipe.Entries.Count);
         Assert.Equal("file recipe.yaml", fromYaml.Recipe.Entries[0].Source);
     }
@@ -197,11 +197,11 @@ public class RecipeTests : IClassFixture<FamilyModels>, IDisposable
     [Fact]
     public void GuardWarnsAboutSiblingsLeftUnquantized()
     {
-        var recipe = Presets.Get("NVFP4_DEFAULT").WithModulePatterns([], ["*experts.3.*", "model.layers.1.self_attn.v_proj"], QuantizerFormat.Nvfp4, false);
+        var recipe = Presets.Get("NVFP4_DEFAULT").WithModulePatterns([], ["*experts.3.*", "model.layers.1.self_attn.o_proj"], QuantizerFormat.Nvfp4, false);
         var plan = QuantPlanner.Plan(_models["qwen3_moe"], recipe);
         Assert.Contains(plan.Warnings, w => w.Contains("model.layers.0.mlp.experts.3.gate_proj", StringComparison.Ordinal)
                                            && w.Contains("model.layers.*.mlp.experts.*.gate_proj", StringComparison.Ordinal));
-        Assert.Contains(plan.Warnings, w => w.Contains("model.layers.1.self_attn.v_proj", StringComparison.Ordinal) && w.Contains("-Exclude"));
+        Assert.Contains(plan.Warnings, w => w.Contains("model.layers.1.self_attn.o_proj", StringComparison.Ordinal) && w.Contains("-Exclude"));
 
         // The same rule inside one fused container.
         var fused = Presets.Get("NVFP4_DEFAULT").WithModulePatterns([], ["*experts.2.down_proj"], QuantizerFormat.Nvfp4, false);

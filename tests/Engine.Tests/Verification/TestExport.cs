@@ -158,11 +158,15 @@ internal static class TestExport
 
         private string Leaf => ModuleClassifier.LastComponent(Name);
 
-        /// <summary>q/k/v share one weight_scale_2, as do gate/up (w1/w3); everything else stands alone.</summary>
+        /// <summary>
+        /// q/k/v share one weight_scale_2, as do gate/up (w1/w3) and a linear-attention layer's quantized input projections
+        /// (they read the same hidden states); everything else stands alone.
+        /// </summary>
         public string WeightGroup => Leaf switch
         {
             "q_proj" or "k_proj" or "v_proj" => Parent + ":qkv",
             "gate_proj" or "up_proj" or "w1" or "w3" => Parent + ":gate_up",
+            "in_proj_qkv" or "in_proj_z" or "in_proj_qkvz" => Parent + ":in_proj",
             _ => Name,
         };
 
