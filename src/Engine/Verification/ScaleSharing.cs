@@ -22,10 +22,12 @@ internal static class ScaleSharing
         foreach (var group in states.GroupBy(s => layers.Of(s.Name)).Where(g => g.Key is not null))
         {
             var layer = group.Key!;
+            string refuses = layer.Kind.PerExpert
+                ? "vLLM's fused MoE holds every expert's gate and up in one w13 tensor of one precision, so it cannot load it"
+                : "vLLM loads it as one and refuses it (\"Detected some but not all shards … are quantized\")";
             PartlyQuantized(group.ToList(), checks, VerificationIds.MergedLayerMixedPrecision,
                 nvfp4 => $"This shard is unquantized, but the merged layer {layer.Describe} has NVFP4 shards " +
-                    $"({Text.List(nvfp4.Select(Shard).ToList(), quote: false)}): vLLM loads it as one and refuses it (\"Detected some but " +
-                    "not all shards … are quantized\"). Quantize every shard of it, or exclude every shard.");
+                    $"({Text.List(nvfp4.Select(Shard).ToList(), quote: false)}): {refuses}. Quantize every shard of it, or exclude every shard.");
         }
         foreach (var set in states.GroupBy(s => ExpertSets.ExpertsContainer(s.Name)).Where(g => g.Key is not null))
             PartlyQuantized(set.Where(s => !checks.Module(s.Name).Has(VerificationIds.MergedLayerMixedPrecision)).ToList(), checks,
