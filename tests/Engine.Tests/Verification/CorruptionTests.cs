@@ -20,6 +20,7 @@ public sealed class CorruptionTests(CorruptionBaselines baselines, ITestOutputHe
     private const string KProj = L + "3.self_attn.k_proj";
     private const string VProj = L + "3.self_attn.v_proj";
     private const string Experts = L + "0.mlp.experts";
+    private const string InProjZ = L + "0.linear_attn.in_proj_z";
     private const string Norm = "model.language_model.norm";
 
     /// <summary>
@@ -44,6 +45,10 @@ public sealed class CorruptionTests(CorruptionBaselines baselines, ITestOutputHe
         ["wrong block-scale shape"] = new(Reshape(OProj + ".weight_scale", [128, 2]), CheckScope.Module, OProj, VerificationIds.WrongShape, Says: "[64, 4]"),
         ["q/k weight_scale_2 differ"] = new(ScaleScalar(KProj + ".weight_scale_2", 2f), CheckScope.Module, KProj, VerificationIds.MergedLayerScaleMismatch, Says: "weight_scale_2"),
         ["q/k/v input_scale differ"] = new(ScaleScalar(VProj + ".input_scale", 1.5f), CheckScope.Module, VProj, VerificationIds.MergedLayerInputScaleMismatch, Says: "input_scale"),
+        ["in_proj_qkv/z weight_scale_2 differ"] = new(ScaleScalar(InProjZ + ".weight_scale_2", 2f), CheckScope.Module, InProjZ,
+            VerificationIds.MergedLayerScaleMismatch, Says: "in_proj_qkvz", Spreads: true),
+        ["in_proj_z left unquantized"] = new((e, source) => { e.RestoreSource(InProjZ, source); e.Exclusions(list => list.Add(InProjZ)); },
+            CheckScope.Module, InProjZ, VerificationIds.MergedLayerMixedPrecision, Says: "in_proj_qkvz"),
         ["w1/w3 weight_scale_2 differ"] = new(ScaleScalar("model.layers.1.block_sparse_moe.experts.2.w3.weight_scale_2", 2f), CheckScope.Module,
             "model.layers.1.block_sparse_moe.experts.2.w3", VerificationIds.MergedLayerScaleMismatch, Family: "mixtral", Spreads: true),
         ["one expert's input_scale differs"] = new(ScaleScalar(Experts + ".3.down_proj.input_scale", 1.5f), CheckScope.Module,

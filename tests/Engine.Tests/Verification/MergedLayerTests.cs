@@ -96,6 +96,27 @@ public sealed class MergedLayerTests(CorruptionBaselines baselines, ITestOutputH
         Assert.Empty(UnexpectedFailures(report, k, id));
     }
 
+    /// <summary>
+    /// With -Reference, weight_scale_2 must be the max amax of the Linears that read one input: in_proj_qkvz and
+    /// in_proj_ba are two merged layers in vLLM, but one scale group in ModelOpt's export when all four are quantized.
+    /// </summary>
+    [Theory]
+    [InlineData(QuantFormat.ModelOpt)]
+    [InlineData(QuantFormat.CompressedTensors)]
+    public void LinearAttentionInputProjectionsAreOneScaleGroupWithReference(QuantFormat format)
+    {
+        using var tmp = new TempFolder();
+        var (source, export) = baselines.Copy("qwen3_5_moe", format, Producer.TestExport, tmp.Combine("export"), quantizeLinearAttentionBa: true);
+        var editor = new CheckpointEditor(export);
+        string global = Nvfp4Naming.For(format).GlobalScale;
+        Assert.Single(new[] { "in_proj_qkv", "in_proj_z", "in_proj_b", "in_proj_a" }.Select(p => editor.ReadScalar($"{Gdn}{p}.{global}")).Distinct());
+
+        var report = QuantFormatVerifier.Verify(export, source);
+
+        foreach (var check in report.Failures) output.WriteLine(check.ToString());
+        Assert.All(report.Failures.SelectMany(f => f.Issues).Where(i => i.Status == CheckStatus.Fail), i => Assert.Equal(VerificationIds.MustNotBeQuantized, i.Id));
+    }
+
     [Fact]
     public void EveryFamilyHasItsTable() =>
         Assert.Equal(ArchitectureRegistry.All.Select(s => s.Family).Order(), MergedLayers.Families.Order());
