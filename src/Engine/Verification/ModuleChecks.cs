@@ -39,7 +39,7 @@ internal sealed class ModuleChecks(CheckpointInventory inventory, DeclaredQuanti
         }
         foreach (var (name, tensor) in unreadable) Unreadable(checks.Module(name), tensor);
 
-        var layers = MergedLayers.For(inventory.Config);
+        var layers = MergedLayerTable.For(inventory.Config);
         options.Log?.Invoke($"Checking the precision and scales merged layers ({layers.Family}) and expert sets share.");
         ScaleSharing.Check(_quantized, _unquantizedLinears, layers, declared, checks);
         reference?.CheckWeightScale2(_quantized, layers, declared.Naming, checks);

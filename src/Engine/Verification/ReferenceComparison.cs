@@ -105,7 +105,7 @@ internal sealed class ReferenceComparison(ReferenceMap map, CancellationToken ca
     /// compressed-tensors' reciprocal included) of its scale group: the quantized shards of the merged layers of one
     /// parent that read the same input (checkpoint-contract.md, "Shared scales"). Checked after every member's amax is known.
     /// </summary>
-    public void CheckWeightScale2(IReadOnlyList<QuantizedModule> quantized, MergedLayers layers, Nvfp4Naming naming, CheckList checks)
+    public void CheckWeightScale2(IReadOnlyList<QuantizedModule> quantized, MergedLayerTable layers, Nvfp4Naming naming, CheckList checks)
     {
         var measured = quantized.Where(q => _sourceAmax.ContainsKey(q.Name)).ToList();
         foreach (var layer in measured.GroupBy(q => layers.Of(q.Name)?.InputGroup ?? q.Name))

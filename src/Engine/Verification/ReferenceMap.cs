@@ -16,12 +16,12 @@ internal sealed class ReferenceMap
     private readonly Dictionary<string, SourceSlice> _slices = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<string>> _splits = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _expertCounts = new(StringComparer.Ordinal);
-    private readonly MergedLayers _layers;
+    private readonly MergedLayerTable _layers;
 
     public ReferenceMap(CheckpointReader source)
     {
         _source = source;
-        _layers = MergedLayers.For(source.Config);
+        _layers = MergedLayerTable.For(source.Config);
         foreach (var tensor in source.Tensors.Values)
         {
             _slices[tensor.Name] = new SourceSlice(tensor.Name, tensor, 0, tensor.Info.Shape, $"source '{tensor.Name}'");

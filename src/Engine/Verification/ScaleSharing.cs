@@ -2,7 +2,7 @@ namespace ModelOptPS.Engine.Verification;
 
 /// <summary>
 /// Checks what engines need equal across modules (consumers.md §6.3-§6.5): the shards of each merged layer
-/// (<see cref="MergedLayers"/>) agree in precision and carry bit-identical global and input scales — vLLM refuses a
+/// (<see cref="MergedLayerTable"/>) agree in precision and carry bit-identical global and input scales — vLLM refuses a
 /// merged layer quantized in part, keeps one scale per merged layer without rescaling the block scales, and
 /// TensorRT-LLM refuses unequal ones; and all experts of one MoE layer are quantized alike and share each projection's
 /// input scale, because the fast MoE kernels use one activation scale per layer. A module gets one finding per problem:
@@ -13,7 +13,7 @@ internal static class ScaleSharing
     /// <param name="quantized">Modules holding NVFP4 tensors, with the scales that could be read.</param>
     /// <param name="unquantizedLinears">Names of the Linears left in the source dtype.</param>
     public static void Check(IReadOnlyList<QuantizedModule> quantized, IReadOnlyCollection<string> unquantizedLinears,
-        MergedLayers layers, DeclaredQuantization declared, CheckList checks)
+        MergedLayerTable layers, DeclaredQuantization declared, CheckList checks)
     {
         var naming = declared.Naming;
         var states = quantized.Select(q => (q.Name, Quantized: true))

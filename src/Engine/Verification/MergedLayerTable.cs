@@ -11,7 +11,7 @@ namespace ModelOptPS.Engine.Verification;
 /// "Shared scales"). A family the registry does not know is checked against every kind below: the shard names are
 /// distinctive, and a checkpoint that has them is loaded the same way.
 /// </summary>
-internal sealed class MergedLayers
+internal sealed class MergedLayerTable
 {
     private const string Attention = "attention input";
     private const string Mlp = "MLP input";
@@ -43,7 +43,7 @@ internal sealed class MergedLayers
 
     private readonly IReadOnlyList<MergedLayerKind> _kinds;
 
-    private MergedLayers(string family, IReadOnlyList<MergedLayerKind> kinds)
+    private MergedLayerTable(string family, IReadOnlyList<MergedLayerKind> kinds)
     {
         Family = family;
         _kinds = kinds;
@@ -56,7 +56,7 @@ internal sealed class MergedLayers
     public string Family { get; }
 
     /// <summary>The table for the family a config names; every kind when there is no config or the family is unknown.</summary>
-    public static MergedLayers For(ModelConfig? config)
+    public static MergedLayerTable For(ModelConfig? config)
     {
         var spec = config is null
             ? ArchitectureSpec.Unknown

@@ -10,7 +10,7 @@ namespace ModelOptPS.Engine.Tests.Verification;
 /// export passes, and one shard given another weight_scale_2, another input_scale, or left unquantized is reported
 /// with its own id and a reason naming the merged layer and its shards — in both layouts and without -Reference.
 /// </summary>
-public sealed class MergedLayerTests(CorruptionBaselines baselines, ITestOutputHelper output) : IClassFixture<CorruptionBaselines>
+public sealed class MergedLayerCheckTests(CorruptionBaselines baselines, ITestOutputHelper output) : IClassFixture<CorruptionBaselines>
 {
     private const string Gdn = "model.language_model.layers.0.linear_attn.";
 
@@ -119,7 +119,7 @@ public sealed class MergedLayerTests(CorruptionBaselines baselines, ITestOutputH
 
     [Fact]
     public void EveryFamilyHasItsTable() =>
-        Assert.Equal(ArchitectureRegistry.All.Select(s => s.Family).Order(), MergedLayers.Families.Order());
+        Assert.Equal(ArchitectureRegistry.All.Select(s => s.Family).Order(), MergedLayerTable.Families.Order());
 
     [Theory]
     [InlineData("model.layers.3.self_attn.v_proj", "Qwen3NextForCausalLM", "'model.layers.3.self_attn.qkv_proj' (q_proj, k_proj, v_proj)")]
@@ -136,7 +136,7 @@ public sealed class MergedLayerTests(CorruptionBaselines baselines, ITestOutputH
         string path = tmp.Combine("config.json");
         File.WriteAllText(path, $$"""{"architectures": ["{{architecture}}"], "model_type": "unknown"}""");
 
-        var layer = MergedLayers.For(ModelConfig.Load(path)).Of(module);
+        var layer = MergedLayerTable.For(ModelConfig.Load(path)).Of(module);
 
         Assert.Equal(expected, layer?.Describe);
     }
@@ -149,7 +149,7 @@ public sealed class MergedLayerTests(CorruptionBaselines baselines, ITestOutputH
     /// </summary>
     private static List<string> UnexpectedFailures(VerificationReport report, Kind kind, string? allowed)
     {
-        var layer = MergedLayers.For(null).Of(kind.Shard)!;
+        var layer = MergedLayerTable.For(null).Of(kind.Shard)!;
         bool Expected(string module, string id) =>
             id == allowed && layer.Shards.Contains(module)
             || kind.QuantizeBa && id == VerificationIds.MustNotBeQuantized
