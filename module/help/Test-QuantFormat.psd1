@@ -11,8 +11,11 @@ rely on, independently of how it was written (it shares no code with Export-Nvfp
 - every module: NVFP4 tensors with the right dtype and shape, finite positive scales, no NaN block scales, an
   input_scale for W4A4, and no module the config declares quantized still stored in bf16 (the silent failure this
   project exists to stop) - nor a checkpoint with nothing quantized at all;
-- the scales engines fuse: q/k/v and gate/up (Mixtral w1/w3) with identical weight_scale_2 and input_scale, and all
-  experts of a layer with identical input scales;
+- the layers engines merge, per family as vLLM's packed_modules_mapping defines them (qkv_proj: q/k/v; gate_up_proj:
+  gate/up of an MLP or shared expert; each expert's w13: gate/up, Mixtral w1/w3; Qwen3.5/3.6 in_proj_qkvz:
+  in_proj_qkv + in_proj_z; in_proj_ba: in_proj_b + in_proj_a): every shard in the same precision, with bit-identical
+  weight_scale_2 and input_scale (compressed-tensors: weight_global_scale, input_global_scale); and all experts of a
+  layer quantized alike, with identical input scales;
 - the exclusion list in both directions, matched the way vLLM, SGLang and TensorRT-LLM match it: no entry that matches
   nothing, no unquantized Linear left unlisted.
 
@@ -74,9 +77,10 @@ Test-QuantFormat ./out-sqnr -Reference ./ckpt | Where-Object SqnrDb |
 
     Notes        = @'
 Check error ids include CheckpointNotQuantized, NothingQuantized, NotQuantized, MissingWeightScale2, MissingInputScale,
-InvalidScale, NaNBlockScale, FusedScaleMismatch, ExpertInputScaleMismatch, ExcludeMatchesNothing,
-UnlistedUnquantizedLinear, IndexTensorMissing, TensorNotInIndex, TensorModified, NibblesSwapped, BlockScalesTransposed,
-WeightsOfOtherModule and QuantizationErrorOutOfBound (see the ErrorId of each check). The cmdlet itself writes
+InvalidScale, NaNBlockScale, MergedLayerMixedPrecision, MergedLayerScaleMismatch, MergedLayerInputScaleMismatch,
+ExpertInputScaleMismatch, PartiallyQuantizedExperts, ExcludeMatchesNothing, UnlistedUnquantizedLinear,
+IndexTensorMissing, TensorNotInIndex, TensorModified, NibblesSwapped, BlockScalesTransposed, WeightsOfOtherModule
+and QuantizationErrorOutOfBound (see the ErrorId of each check). The cmdlet itself writes
 CheckpointFolderNotFound for a missing folder, and the reader's ids (e.g. SafetensorsTruncated) for an unreadable
 reference. Ctrl+C stops the pipeline. Any step may also write the shared ids AccessDenied, FileNotFound, FileSystemError (non-terminating) and
 NativeError, OutOfMemory, InternalError (terminating); see about_ModelOptPS.

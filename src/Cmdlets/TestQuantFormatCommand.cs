@@ -7,8 +7,9 @@ namespace ModelOptPS.Cmdlets;
 /// <para type="synopsis">Checks that a folder is an NVFP4 checkpoint vLLM, SGLang and TensorRT-LLM load, and with
 /// -Reference that it encodes its source.</para>
 /// <para type="description">Checks a ModelOpt or compressed-tensors NVFP4 checkpoint against the contract: config
-/// files, index and shards, every module's tensors (dtype, shape, valid scales), the scales fused layers and expert sets
-/// must share, and the exclusion list in both directions. With -Reference it also compares every unquantized tensor
+/// files, index and shards, every module's tensors (dtype, shape, valid scales), the precision and scales the shards
+/// of each merged layer (vLLM's packed_modules_mapping, per family) and the experts of a layer must share, and the
+/// exclusion list in both directions. With -Reference it also compares every unquantized tensor
 /// with the source byte for byte, dequantizes every NVFP4 weight against NVFP4's error bound (naming swapped nibbles,
 /// transposed scales, swapped shards or experts), and reports each module's relative RMS error and SQNR. Writes one
 /// object per module and per checkpoint-level check (Status Pass, Warn or Fail, with the reason), then a summary; with

@@ -69,6 +69,21 @@ Describe 'Test-QuantFormat' {
         $fail.Reason | Should -Match 'no exclude_modules entry names'
     }
 
+    It 'names the merged layer whose shards disagree in weight_scale_2, without -Reference' {
+        $broken = New-BrokenExport 'qkv-scale' { param($f)
+            $shard = Join-Path $f 'model.safetensors'
+            $bytes = [IO.File]::ReadAllBytes($shard)
+            $headerLength = [int] [BitConverter]::ToUInt64($bytes, 0)
+            $header = [Text.Encoding]::UTF8.GetString($bytes, 8, $headerLength) | ConvertFrom-Json
+            $start = 8 + $headerLength + [int] $header.'model.layers.0.self_attn.k_proj.weight_scale_2'.data_offsets[0]
+            [BitConverter]::GetBytes([float] ([BitConverter]::ToSingle($bytes, $start) * 2)).CopyTo($bytes, $start)
+            [IO.File]::WriteAllBytes($shard, $bytes) }
+        $fail = Test-QuantFormat $broken | Where-Object Status -EQ 'Fail'
+        $fail.Name | Should -Be 'model.layers.0.self_attn.k_proj'
+        $fail.ErrorId | Should -Be 'MergedLayerScaleMismatch'
+        $fail.Reason | Should -Match "merged layer 'model\.layers\.0\.self_attn\.qkv_proj' \(q_proj, k_proj, v_proj\)"
+    }
+
     It 'reports a truncated shard as a failed check, not a crash' {
         $broken = New-BrokenExport 'truncated' { param($f)
             $file = [IO.File]::OpenWrite((Join-Path $f 'model.safetensors'))

@@ -39,9 +39,10 @@ internal sealed class ModuleChecks(CheckpointInventory inventory, DeclaredQuanti
         }
         foreach (var (name, tensor) in unreadable) Unreadable(checks.Module(name), tensor);
 
-        options.Log?.Invoke("Checking the scales fused layers and expert sets share.");
-        ScaleSharing.Check(_quantized, _unquantizedLinears, declared, checks);
-        reference?.CheckWeightScale2(_quantized, declared.Naming, checks);
+        var layers = MergedLayerTable.For(inventory.Config);
+        options.Log?.Invoke($"Checking the precision and scales merged layers ({layers.Family}) and expert sets share.");
+        ScaleSharing.Check(_quantized, _unquantizedLinears, layers, declared, checks);
+        reference?.CheckWeightScale2(_quantized, layers, declared.Naming, checks);
         CheckExclusionEntries(modules.Select(m => m.Name).Concat(inventory.Unreadable.Keys.Select(ModuleOf)).ToHashSet(StringComparer.Ordinal));
         if (_quantized.Count == 0 && inventory.Complete)
             checks.Get(CheckScope.Checkpoint, Path.GetFileName(inventory.Folder)).Fail(VerificationIds.NothingQuantized,

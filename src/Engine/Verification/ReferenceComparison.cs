@@ -8,7 +8,7 @@ namespace ModelOptPS.Engine.Verification;
 /// <summary>
 /// The -Reference checks of one module: unquantized tensors equal the source byte for byte; an NVFP4 weight
 /// dequantizes to within <see cref="ErrorBound"/> of its source (and, when it does not, which mix-up explains it).
-/// Records each NVFP4 weight's source amax for the weight_scale_2 check of its fused layer.
+/// Records each NVFP4 weight's source amax for the weight_scale_2 check of its scale group.
 /// </summary>
 internal sealed class ReferenceComparison(ReferenceMap map, CancellationToken cancellationToken)
 {
@@ -59,7 +59,7 @@ internal sealed class ReferenceComparison(ReferenceMap map, CancellationToken ca
         }
         if (!weight.Usable)
         {
-            _sourceAmax[weight.Name] = source.Amax(); // its fused layer's weight_scale_2 still depends on it
+            _sourceAmax[weight.Name] = source.Amax(); // its scale group's weight_scale_2 still depends on it
             return;
         }
         var tally = BoundCheck.Measure(source, weight, WeightLayout.Contract, stopAtFirstViolation: false, cancellationToken);
@@ -101,13 +101,14 @@ internal sealed class ReferenceComparison(ReferenceMap map, CancellationToken ca
         BoundCheck.Measure(source, weight, layout, stopAtFirstViolation: true, cancellationToken).Violations == 0;
 
     /// <summary>
-    /// weight_scale_2 must be the max source |w| of its group (<see cref="FusedGroups.WeightScaleGroup"/>) over 2688 (nvfp4-numerics.md step 2; either rounding
-    /// order, compressed-tensors' reciprocal included). Checked after every member's amax is known.
+    /// weight_scale_2 must be the max source |w| over 2688 (nvfp4-numerics.md step 2; either rounding order,
+    /// compressed-tensors' reciprocal included) of its scale group: the quantized shards of the merged layers of one
+    /// parent that read the same input (checkpoint-contract.md, "Shared scales"). Checked after every member's amax is known.
     /// </summary>
-    public void CheckWeightScale2(IReadOnlyList<QuantizedModule> quantized, Nvfp4Naming naming, CheckList checks)
+    public void CheckWeightScale2(IReadOnlyList<QuantizedModule> quantized, MergedLayerTable layers, Nvfp4Naming naming, CheckList checks)
     {
         var measured = quantized.Where(q => _sourceAmax.ContainsKey(q.Name)).ToList();
-        foreach (var layer in measured.GroupBy(q => FusedGroups.WeightScaleGroup(q.Name) ?? q.Name))
+        foreach (var layer in measured.GroupBy(q => layers.Of(q.Name)?.InputGroup ?? q.Name))
         {
             var members = layer.ToList();
             float amax = members.Max(q => _sourceAmax[q.Name]);

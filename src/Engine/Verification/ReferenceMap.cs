@@ -16,10 +16,12 @@ internal sealed class ReferenceMap
     private readonly Dictionary<string, SourceSlice> _slices = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<string>> _splits = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _expertCounts = new(StringComparer.Ordinal);
+    private readonly MergedLayerTable _layers;
 
     public ReferenceMap(CheckpointReader source)
     {
         _source = source;
+        _layers = MergedLayerTable.For(source.Config);
         foreach (var tensor in source.Tensors.Values)
         {
             _slices[tensor.Name] = new SourceSlice(tensor.Name, tensor, 0, tensor.Info.Shape, $"source '{tensor.Name}'");
@@ -27,7 +29,7 @@ internal sealed class ReferenceMap
         }
         foreach (var name in _slices.Keys)
         {
-            if (FusedGroups.SplitExpert(name[..Math.Max(0, name.LastIndexOf('.'))]) is { } e)
+            if (ExpertSets.SplitExpert(name[..Math.Max(0, name.LastIndexOf('.'))]) is { } e)
                 _expertCounts[e.Experts] = Math.Max(_expertCounts.GetValueOrDefault(e.Experts), e.Expert + 1);
         }
     }
@@ -59,7 +61,7 @@ internal sealed class ReferenceMap
     }
 
     /// <summary>
-    /// Source slices a mix-up would put in place of <paramref name="name"/>'s own: the other shards of its fused
+    /// Source slices a mix-up would put in place of <paramref name="name"/>'s own: the other shards of its merged
     /// layer and the same projection of the other experts, where the shapes agree.
     /// </summary>
     public IEnumerable<SourceSlice> Confusable(string name)
@@ -68,9 +70,8 @@ internal sealed class ReferenceMap
         int dot = name.LastIndexOf('.');
         if (dot < 0) yield break;
         string module = name[..dot], parameter = name[(dot + 1)..];
-        string parent = module[..Math.Max(0, module.LastIndexOf('.'))];
-        var names = FusedGroups.Siblings(module).Select(s => $"{parent}.{s}.{parameter}").ToList();
-        if (FusedGroups.SplitExpert(module) is { } e)
+        var names = _layers.Siblings(module).Select(s => $"{s}.{parameter}").ToList();
+        if (ExpertSets.SplitExpert(module) is { } e)
         {
             for (int other = 0; other < _expertCounts.GetValueOrDefault(e.Experts); other++)
                 if (other != e.Expert) names.Add($"{e.Experts}.{other}.{e.Projection}.{parameter}");

@@ -49,9 +49,14 @@ public static class VerificationIds
     public const string NaNBlockScale = nameof(NaNBlockScale);
     public const string InvalidBlockScale = nameof(InvalidBlockScale);
 
-    // Scales that engines need equal.
-    public const string FusedScaleMismatch = nameof(FusedScaleMismatch);
-    public const string PartiallyQuantizedGroup = nameof(PartiallyQuantizedGroup);
+    // Merged layers (vLLM packed_modules_mapping: qkv_proj, gate_up_proj, in_proj_qkvz, in_proj_ba, experts w13):
+    // shards in different precisions; shards with different weight_scale_2 / weight_global_scale; with different
+    // input_scale / input_global_scale.
+    public const string MergedLayerMixedPrecision = nameof(MergedLayerMixedPrecision);
+    public const string MergedLayerScaleMismatch = nameof(MergedLayerScaleMismatch);
+    public const string MergedLayerInputScaleMismatch = nameof(MergedLayerInputScaleMismatch);
+
+    // Scales and precision that all experts of one MoE layer share.
     public const string ExpertInputScaleMismatch = nameof(ExpertInputScaleMismatch);
     public const string PartiallyQuantizedExperts = nameof(PartiallyQuantizedExperts);
 

@@ -63,6 +63,23 @@ internal sealed class CheckpointEditor(string folder)
         return BinaryPrimitives.ReadSingleLittleEndian(t.File.ToArray(t.Info));
     }
 
+    /// <summary>Replaces a module's tensors (NVFP4 in either layout) by its source weight, in the shard they were in.</summary>
+    public void RestoreSource(string module, string source)
+    {
+        StoredTensor weight;
+        using (var reader = CheckpointReader.Open(source))
+        {
+            var t = reader.GetTensor(module + ".weight");
+            weight = new StoredTensor(t.Name, t.Info.DType, t.Info.Shape, t.File.ToArray(t.Info));
+        }
+        Tensors(list =>
+        {
+            string shard = list.First(t => t.Name.StartsWith(module + ".", StringComparison.Ordinal)).Shard;
+            list.RemoveAll(t => t.Name.StartsWith(module + ".", StringComparison.Ordinal));
+            list.Add(weight with { Shard = shard });
+        });
+    }
+
     /// <summary>Exchanges the data of every tensor of two modules (same shapes).</summary>
     public void SwapModules(string a, string b) =>
         Tensors(list =>

@@ -20,30 +20,33 @@ public enum Producer
 public sealed class CorruptionBaselines : IDisposable
 {
     private readonly TempFolder _tmp = new();
-    private readonly Dictionary<(string, QuantFormat, Producer), (string Source, string Export)> _written = [];
+    private readonly Dictionary<(string, QuantFormat, Producer, bool), (string Source, string Export)> _written = [];
     private readonly Lock _lock = new();
 
     /// <summary>A fresh copy of a valid export of <paramref name="family"/>, and the source it came from.</summary>
-    public (string Source, string Export) Copy(string family, QuantFormat format, Producer producer, string into)
+    /// <param name="quantizeLinearAttentionBa">For <see cref="Producer.TestExport"/>: quantize in_proj_b/a too.</param>
+    public (string Source, string Export) Copy(string family, QuantFormat format, Producer producer, string into,
+        bool quantizeLinearAttentionBa = false)
     {
-        (string source, string export) = Baseline(family, format, producer);
+        (string source, string export) = Baseline(family, format, producer, quantizeLinearAttentionBa);
         Directory.CreateDirectory(into);
         foreach (var file in Directory.EnumerateFiles(export)) File.Copy(file, Path.Combine(into, Path.GetFileName(file)));
         return (source, into);
     }
 
-    private (string Source, string Export) Baseline(string family, QuantFormat format, Producer producer)
+    private (string Source, string Export) Baseline(string family, QuantFormat format, Producer producer, bool quantizeLinearAttentionBa)
     {
+        var key = (family, format, producer, quantizeLinearAttentionBa);
         lock (_lock)
         {
-            if (_written.TryGetValue((family, format, producer), out var done)) return done;
-            string name = $"{family}-{format}-{producer}";
+            if (_written.TryGetValue(key, out var done)) return done;
+            string name = $"{family}-{format}-{producer}" + (quantizeLinearAttentionBa ? "-ba" : "");
             string source = Path.Combine(_tmp.Path, "source-" + family);
             if (!Directory.Exists(source)) TinyCheckpoints.Write(family, source, maxShardBytes: 150_000);
             string export = Path.Combine(_tmp.Path, name);
             if (producer == Producer.TestExport)
             {
-                TestExport.Write(source, export, format);
+                TestExport.Write(source, export, format, quantizeLinearAttentionBa: quantizeLinearAttentionBa);
             }
             else
             {
@@ -56,7 +59,7 @@ public sealed class CorruptionBaselines : IDisposable
                     MaxShardBytes = 150_000,
                 });
             }
-            return _written[(family, format, producer)] = (source, export);
+            return _written[key] = (source, export);
         }
     }
 

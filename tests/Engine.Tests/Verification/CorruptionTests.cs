@@ -20,6 +20,7 @@ public sealed class CorruptionTests(CorruptionBaselines baselines, ITestOutputHe
     private const string KProj = L + "3.self_attn.k_proj";
     private const string VProj = L + "3.self_attn.v_proj";
     private const string Experts = L + "0.mlp.experts";
+    private const string InProjZ = L + "0.linear_attn.in_proj_z";
     private const string Norm = "model.language_model.norm";
 
     /// <summary>
@@ -42,10 +43,14 @@ public sealed class CorruptionTests(CorruptionBaselines baselines, ITestOutputHe
         ["NaN block scale"] = new(Bytes(OProj + ".weight_scale", d => d[5] = 0x7F), CheckScope.Module, OProj, VerificationIds.NaNBlockScale, Says: "[1, 1]"),
         ["bf16 weight_scale_2"] = new(ToBf16Scalar(OProj + ".weight_scale_2"), CheckScope.Module, OProj, VerificationIds.WrongDType, Says: "is BF16"),
         ["wrong block-scale shape"] = new(Reshape(OProj + ".weight_scale", [128, 2]), CheckScope.Module, OProj, VerificationIds.WrongShape, Says: "[64, 4]"),
-        ["q/k weight_scale_2 differ"] = new(ScaleScalar(KProj + ".weight_scale_2", 2f), CheckScope.Module, KProj, VerificationIds.FusedScaleMismatch, Says: "weight_scale_2"),
-        ["q/k/v input_scale differ"] = new(ScaleScalar(VProj + ".input_scale", 1.5f), CheckScope.Module, VProj, VerificationIds.FusedScaleMismatch, Says: "input_scale"),
+        ["q/k weight_scale_2 differ"] = new(ScaleScalar(KProj + ".weight_scale_2", 2f), CheckScope.Module, KProj, VerificationIds.MergedLayerScaleMismatch, Says: "weight_scale_2"),
+        ["q/k/v input_scale differ"] = new(ScaleScalar(VProj + ".input_scale", 1.5f), CheckScope.Module, VProj, VerificationIds.MergedLayerInputScaleMismatch, Says: "input_scale"),
+        ["in_proj_qkv/z weight_scale_2 differ"] = new(ScaleScalar(InProjZ + ".weight_scale_2", 2f), CheckScope.Module, InProjZ,
+            VerificationIds.MergedLayerScaleMismatch, Says: "in_proj_qkvz", Spreads: true),
+        ["in_proj_z left unquantized"] = new((e, source) => { e.RestoreSource(InProjZ, source); e.Exclusions(list => list.Add(InProjZ)); },
+            CheckScope.Module, InProjZ, VerificationIds.MergedLayerMixedPrecision, Says: "in_proj_qkvz"),
         ["w1/w3 weight_scale_2 differ"] = new(ScaleScalar("model.layers.1.block_sparse_moe.experts.2.w3.weight_scale_2", 2f), CheckScope.Module,
-            "model.layers.1.block_sparse_moe.experts.2.w3", VerificationIds.FusedScaleMismatch, Family: "mixtral", Spreads: true),
+            "model.layers.1.block_sparse_moe.experts.2.w3", VerificationIds.MergedLayerScaleMismatch, Family: "mixtral", Spreads: true),
         ["one expert's input_scale differs"] = new(ScaleScalar(Experts + ".3.down_proj.input_scale", 1.5f), CheckScope.Module,
             Experts + ".3.down_proj", VerificationIds.ExpertInputScaleMismatch),
         ["bogus exclude entry"] = new(Exclude(list => list.Add("model.language_model.layers.9.mlp.gate")), CheckScope.Exclusion,
@@ -155,19 +160,7 @@ public sealed class CorruptionTests(CorruptionBaselines baselines, ITestOutputHe
         };
 
     /// <summary>The seed's failure: the module's NVFP4 tensors replaced by the source's BF16 weight.</summary>
-    private static Action<CheckpointEditor, string> ToSource(string module) =>
-        (e, source) =>
-        {
-            using var reader = CheckpointReader.Open(source);
-            var weight = reader.GetTensor(module + ".weight");
-            var stored = new StoredTensor(weight.Name, weight.Info.DType, weight.Info.Shape, weight.File.ToArray(weight.Info));
-            e.Tensors(list =>
-            {
-                string shard = list.First(t => t.Name == module + ".weight").Shard;
-                list.RemoveAll(t => t.Name.StartsWith(module + ".", StringComparison.Ordinal));
-                list.Add(stored with { Shard = shard });
-            });
-        };
+    private static Action<CheckpointEditor, string> ToSource(string module) => (e, source) => e.RestoreSource(module, source);
 
     /// <summary>Fused experts left 3-D in the language model: layer 0's per-expert tensors replaced by the source's fused ones.</summary>
     private static void Unsplit(CheckpointEditor e, string source)

@@ -11,14 +11,17 @@ namespace ModelOptPS.Engine.Tests.Verification;
 
 /// <summary>
 /// A small NVFP4 writer for the verifier's own tests, written from the contract and independent of the product's
-/// exporter (so verifier tests do not depend on it): quantizes every language-model Linear except lm_head and the
-/// linear-attention a/b projections, splits fused experts, shares q/k/v and gate/up global scales and each expert
-/// set's input scales, lists every other Linear by exact name, and writes either layout.
+/// exporter (so verifier tests do not depend on it): quantizes every language-model Linear except lm_head and (unless
+/// asked to) the linear-attention a/b projections, splits fused experts, shares the global and input scales of the
+/// Linears that read one input (q/k/v; gate/up; the linear-attention input projections) and each expert set's input
+/// scales, lists every other Linear by exact name, and writes either layout.
 /// Whole tensors in memory: for the tiny generated checkpoints only.
 /// </summary>
 internal static class TestExport
 {
-    public static string Write(string source, string target, QuantFormat format, bool weightOnly = false, long maxShardBytes = 150_000)
+    /// <param name="quantizeLinearAttentionBa">Also quantize in_proj_b/in_proj_a (Qwen3-Next in_proj_ba), which the contract leaves unquantized.</param>
+    public static string Write(string source, string target, QuantFormat format, bool weightOnly = false, long maxShardBytes = 150_000,
+        bool quantizeLinearAttentionBa = false)
     {
         Directory.CreateDirectory(target);
         using var reader = CheckpointReader.Open(source);
@@ -31,11 +34,11 @@ internal static class TestExport
             foreach (var (parameter, info) in module.Parameters)
             {
                 var tensor = reader.Tensors[info.Name];
-                if (IsQuantized(module) && parameter == "weight") units.Add(new Unit(module.Name, tensor, 0, info.Shape[0], info.Shape[1]));
+                if (IsQuantized(module, quantizeLinearAttentionBa) && parameter == "weight") units.Add(new Unit(module.Name, tensor, 0, info.Shape[0], info.Shape[1]));
                 else if (module.Kind == ModuleKind.FusedExperts && module.Section == ModelSection.Text) units.AddRange(Split(module.Name, parameter, tensor));
                 else copies.Add(Copy(tensor));
             }
-            if (!IsQuantized(module) && module.Kind is ModuleKind.Linear or ModuleKind.Router
+            if (!IsQuantized(module, quantizeLinearAttentionBa) && module.Kind is ModuleKind.Linear or ModuleKind.Router
                 || module.Kind == ModuleKind.FusedExperts && module.Section != ModelSection.Text)
                 excluded.Add(module.Name);
         }
@@ -64,11 +67,11 @@ internal static class TestExport
         return target;
     }
 
-    private static bool IsQuantized(ModelModule module)
+    private static bool IsQuantized(ModelModule module, bool linearAttentionBa)
     {
         string last = ModuleClassifier.LastComponent(module.Name);
         return module.Kind == ModuleKind.Linear && module.Section == ModelSection.Text && last != "lm_head"
-            && !last.StartsWith("in_proj_a", StringComparison.Ordinal) && !last.StartsWith("in_proj_b", StringComparison.Ordinal)
+            && (linearAttentionBa || !last.StartsWith("in_proj_a", StringComparison.Ordinal) && !last.StartsWith("in_proj_b", StringComparison.Ordinal))
             && module.Shape[1] % 16 == 0;
     }
 
@@ -159,14 +162,15 @@ internal static class TestExport
         private string Leaf => ModuleClassifier.LastComponent(Name);
 
         /// <summary>
-        /// q/k/v share one weight_scale_2, as do gate/up (w1/w3) and a linear-attention layer's quantized input projections
-        /// (they read the same hidden states); everything else stands alone.
+        /// Quantized Linears that read one input share one weight_scale_2: q/k/v, gate/up (w1/w3), and the
+        /// linear-attention input projections (Qwen3.5 in_proj_qkv/z, with b/a when quantized; Qwen3-Next
+        /// in_proj_qkvz with in_proj_ba); everything else stands alone.
         /// </summary>
         public string WeightGroup => Leaf switch
         {
             "q_proj" or "k_proj" or "v_proj" => Parent + ":qkv",
             "gate_proj" or "up_proj" or "w1" or "w3" => Parent + ":gate_up",
-            "in_proj_qkv" or "in_proj_z" or "in_proj_qkvz" => Parent + ":in_proj",
+            "in_proj_qkv" or "in_proj_z" or "in_proj_b" or "in_proj_a" or "in_proj_qkvz" or "in_proj_ba" => Parent + ":linear_attn",
             _ => Name,
         };
 
