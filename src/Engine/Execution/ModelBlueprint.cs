@@ -10,9 +10,25 @@ namespace ModelOptPS.Engine.Execution;
 internal sealed record ModelBlueprint(TextLayout Layout, IReadOnlyList<DecoderLayerBlueprint> Layers, RotaryEmbedding Rope, NormStyle NormStyle, double Eps)
 {
     /// <summary>Every set of Linears of the decoder stack that read one tensor.</summary>
-    public IEnumerable<SharedInput> SharedInputs => Layers.SelectMany(l => l.Mixer.SharedInputs.Concat(l.FeedForward.SharedInputs));
+    public IEnumerable<SharedInput> SharedInputs => SharedInputsOf(Layers);
 
     public static ModelBlueprint Plan(HFModel model)
+    {
+        var (layout, layers, eps) = PlanLayers(model);
+        int headDim = layers.Select(l => l.Mixer).OfType<AttentionBlueprint>().Select(a => a.Shape.HeadDim).FirstOrDefault(model.Config.HeadDim ?? 0);
+        return new ModelBlueprint(layout, layers, RotaryEmbedding.FromConfig(model.Config, headDim), model.Spec.NormStyle, eps);
+    }
+
+    /// <summary>
+    /// The shared-input sets from the layers' structure alone: a model whose forward cannot run for another reason (a
+    /// rope type the engine lacks) still exports with the right shared scales.
+    /// </summary>
+    public static IEnumerable<SharedInput> SharedInputsOf(HFModel model) => SharedInputsOf(PlanLayers(model).Layers);
+
+    private static IEnumerable<SharedInput> SharedInputsOf(IReadOnlyList<DecoderLayerBlueprint> layers) =>
+        layers.SelectMany(l => l.Mixer.SharedInputs.Concat(l.FeedForward.SharedInputs));
+
+    private static (TextLayout Layout, IReadOnlyList<DecoderLayerBlueprint> Layers, double Eps) PlanLayers(HFModel model)
     {
         var checkpoint = model.Checkpoint;
         if (!model.Spec.IsKnown)
@@ -25,7 +41,6 @@ internal sealed record ModelBlueprint(TextLayout Layout, IReadOnlyList<DecoderLa
         var layers = Enumerable.Range(0, layerCount)
             .Select(i => DecoderLayerBlueprint.Plan(probe, names, layout.Layer(i), i))
             .ToList();
-        int headDim = layers.Select(l => l.Mixer).OfType<AttentionBlueprint>().Select(a => a.Shape.HeadDim).FirstOrDefault(model.Config.HeadDim ?? 0);
-        return new ModelBlueprint(layout, layers, RotaryEmbedding.FromConfig(model.Config, headDim), model.Spec.NormStyle, probe.Eps);
+        return (layout, layers, probe.Eps);
     }
 }

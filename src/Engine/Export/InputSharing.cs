@@ -6,7 +6,7 @@ namespace ModelOptPS.Engine.Export;
 
 /// <summary>
 /// Which Linears of a model read the same input tensor, taken from the forward engine's plan of its decoder stack
-/// (<see cref="ModelBlueprint.SharedInputs"/>): attention q/k/v, MLP and shared-expert gate/up, each expert's gate/up
+/// (<see cref="ModelBlueprint.SharedInputsOf(HFModel)"/>; its structure only, not its rope): attention q/k/v, MLP and shared-expert gate/up, each expert's gate/up
 /// (Mixtral w1/w3), the linear-attention input projections. Linears outside the decoder stack (vision tower, MTP head)
 /// read inputs of their own: ModelOpt's dummy forward, which finds these sets, runs the text model only.
 /// </summary>
@@ -18,10 +18,10 @@ public sealed class InputSharing
 
     public static InputSharing Of(HFModel model)
     {
-        ModelBlueprint blueprint;
+        List<SharedInput> inputs;
         try
         {
-            blueprint = ModelBlueprint.Plan(model);
+            inputs = ModelBlueprint.SharedInputsOf(model).ToList();
         }
         catch (ModelOptException ex) when (ex.ErrorId == ExecutionErrors.ForwardNotSupported)
         {
@@ -31,7 +31,7 @@ public sealed class InputSharing
         }
         var inputOf = new Dictionary<string, int>(StringComparer.Ordinal);
         int index = 0;
-        foreach (var input in blueprint.SharedInputs)
+        foreach (var input in inputs)
         {
             foreach (var module in input.Modules) inputOf[module] = index;
             index++;

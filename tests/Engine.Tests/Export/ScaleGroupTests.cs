@@ -122,6 +122,21 @@ public class ScaleGroupTests : IDisposable
         Assert.False(Directory.Exists(_tmp.Combine("fancy-out")));
     }
 
+    [Fact]
+    public void AModelWhoseRopeTheForwardEngineLacksStillExportsWithSharedScales()
+    {
+        // yarn RoPE stops calibration (ForwardNotSupported), not a weight-only export: the shared inputs come from the
+        // layers' structure alone.
+        var recipe = TinyCheckpoints.Create("qwen3");
+        recipe.Config["rope_scaling"] = new System.Text.Json.Nodes.JsonObject { ["rope_type"] = "yarn", ["factor"] = 4.0 };
+        using var model = ModelImporter.Import(recipe.Write(_tmp.Combine("yarn")));
+        model.Plan = QuantPlanner.Plan(model, Presets.Get("W4A16_NVFP4"));
+        var scales = ScaleGroups.Compute(model, WeightUnits.From(model, model.Plan!), default);
+        AssertGroups(model, scales);
+        var export = CheckpointExporter.Export(model, _tmp.Combine("yarn-out"), new ExportOptions());
+        Assert.True(export.QuantizedModules > 0);
+    }
+
     [Theory]
     [InlineData("NVFP4_DEFAULT", true)]
     [InlineData("NVFP4_DEFAULT", false)]
