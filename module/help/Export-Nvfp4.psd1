@@ -134,8 +134,9 @@ earlier export left it there (and refuses it if it holds anything the export did
     Notes        = @'
 Errors are non-terminating, one per model, and leave no output folder behind. Error ids: NoQuantPlan,
 PlanQuantizesNothing, MixedPrecisionNotSupported (a plan that mixes W4A4 and weight-only modules), CalibrationRequired,
-InputAmaxMissing, InputAmaxInvalid, InputSharingUnknown (the forward engine cannot plan the model, so the Linears
-that must share scales are not known), TargetOverlapsSource, TargetExists, TargetIsFile, TargetNotAnExport (-Force onto a
+InputAmaxMissing, InputAmaxInvalid, InputSharingUnknown (a known family whose decoder layers cannot be planned,
+so the Linears that must share scales are not known; an unknown family shares by the consumers' merged-layer names,
+with a warning), TargetOverlapsSource, TargetExists, TargetIsFile, TargetNotAnExport (-Force onto a
 folder that is not a previous export, naming what else it holds), ExportDiskFull (the target's disk ran out of space;
 the unfinished files are removed), ExportWriteFailed (any other failure to write, rename or remove there), ModelDisposed
 (the model was disposed before the export read it), and from the numerics NonFiniteWeight (a NaN or infinite weight,

@@ -1,6 +1,7 @@
 using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Execution;
 using ModelOptPS.Engine.Model;
+using ModelOptPS.Engine.Quantization;
 
 namespace ModelOptPS.Engine.Export;
 
@@ -14,10 +15,18 @@ public sealed class InputSharing
 {
     private readonly Dictionary<string, int> _inputOf;
 
-    private InputSharing(Dictionary<string, int> inputOf) => _inputOf = inputOf;
+    private InputSharing(Dictionary<string, int> inputOf, string? note = null)
+    {
+        _inputOf = inputOf;
+        Note = note;
+    }
+
+    /// <summary>Why the sets were inferred rather than known, for the export's warnings; null when known.</summary>
+    public string? Note { get; }
 
     public static InputSharing Of(HFModel model)
     {
+        if (!model.Spec.IsKnown) return ByMergedLayerNames(model);
         List<SharedInput> inputs;
         try
         {
@@ -37,6 +46,23 @@ public sealed class InputSharing
             index++;
         }
         return new InputSharing(inputOf);
+    }
+
+    /// <summary>
+    /// A family the forward engine does not know (generic Linear discovery): its layer equations are unknown, so the
+    /// sets are inferred from the consumers' merged layers by name (q/k/v, gate/up, in_proj_qkv/z, in_proj_b/a, each
+    /// expert's gate/up), the sets those layers need to agree on to load correctly; said loudly in the warnings.
+    /// </summary>
+    private static InputSharing ByMergedLayerNames(HFModel model)
+    {
+        var merged = model.Modules.Select(m => (m.Name, Merged: MergedLayers.Of(m))).Where(x => x.Merged is not null).ToList();
+        var index = merged.Select(x => x.Merged!).Distinct(StringComparer.Ordinal).Select((key, i) => (key, i))
+            .ToDictionary(x => x.key, x => x.i, StringComparer.Ordinal);
+        var inputOf = merged.ToDictionary(x => x.Name, x => index[x.Merged!], StringComparer.Ordinal);
+        return new InputSharing(inputOf,
+            $"'{model.Architecture ?? model.ModelType ?? model.Name}' is not a family the forward engine knows: Linears that share " +
+            "weight_scale_2 and input_scale were inferred by name from the consumers' merged layers (q/k/v, gate/up, " +
+            "in_proj_qkv/z, in_proj_b/a, each expert's gate/up), not from the model's equations; check the export with Test-QuantFormat.");
     }
 
     /// <summary>An id of the tensor <paramref name="module"/> reads when other Linears read it too; null when it reads its own.</summary>

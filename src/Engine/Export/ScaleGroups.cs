@@ -74,6 +74,7 @@ public sealed class ScaleGroups
         }
 
         var notes = new List<string>();
+        if (sharing.Note is { } inferred) notes.Add(inferred);
         var inputAmax = new Dictionary<WeightUnit, float>();
         var inputGroups = quantized.Where(u => u.Decision == QuantDecision.Nvfp4).GroupBy(InputGroupKey).ToList();
         foreach (var group in inputGroups)

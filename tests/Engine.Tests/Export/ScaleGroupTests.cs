@@ -108,18 +108,32 @@ public class ScaleGroupTests : IDisposable
     }
 
     [Fact]
-    public void AModelTheForwardEngineCannotPlanIsRefusedAtExport()
+    public void AFamilyTheForwardEngineDoesNotKnowSharesByMergedLayerNamesAndSaysSo()
     {
         var recipe = TinyCheckpoints.Create("llama");
         recipe.Config["architectures"] = new System.Text.Json.Nodes.JsonArray("FancyNewForCausalLM");
         recipe.Config["model_type"] = "fancy_new";
         using var model = ModelImporter.Import(recipe.Write(_tmp.Combine("fancy")));
         model.Plan = QuantPlanner.Plan(model, Presets.Get("W4A16_NVFP4"));
-        var ex = Assert.Throws<ModelOptException>(() => CheckpointExporter.Export(model, _tmp.Combine("fancy-out"), new ExportOptions()));
+        AssertGroups(model, ScaleGroups.Compute(model, WeightUnits.From(model, model.Plan!), default));
+        var result = CheckpointExporter.Export(model, _tmp.Combine("fancy-out"), new ExportOptions());
+        Assert.Contains(result.Warnings, w => w.Contains("FancyNewForCausalLM") && w.Contains("inferred by name"));
+        var verdict = QuantFormatVerifier.Verify(result.Path, model.Path);
+        Assert.True(verdict.Passed, string.Join("\n", verdict.Checks.Where(c => c.Status == CheckStatus.Fail).Prepend((object)verdict.Summary)));
+    }
+
+    [Fact]
+    public void AKnownFamilyWhoseLayersCannotBePlannedIsRefusedAtExport()
+    {
+        var recipe = TinyCheckpoints.Create("llama");
+        recipe.Config.Remove("num_hidden_layers");
+        using var model = ModelImporter.Import(recipe.Write(_tmp.Combine("nolayers")));
+        model.Plan = QuantPlanner.Plan(model, Presets.Get("W4A16_NVFP4"));
+        var ex = Assert.Throws<ModelOptException>(() => CheckpointExporter.Export(model, _tmp.Combine("nolayers-out"), new ExportOptions()));
         Assert.Equal(ExportErrorIds.InputSharingUnknown, ex.ErrorId);
         Assert.Equal(ErrorKind.NotImplemented, ex.Kind);
         Assert.Contains("weight_scale_2", ex.Message);
-        Assert.False(Directory.Exists(_tmp.Combine("fancy-out")));
+        Assert.False(Directory.Exists(_tmp.Combine("nolayers-out")));
     }
 
     [Fact]
