@@ -9,9 +9,6 @@ namespace ModelOptPS.Engine.Execution;
 /// </summary>
 internal sealed record ModelBlueprint(TextLayout Layout, IReadOnlyList<DecoderLayerBlueprint> Layers, RotaryEmbedding Rope, NormStyle NormStyle, double Eps)
 {
-    /// <summary>Every set of Linears of the decoder stack that read one tensor.</summary>
-    public IEnumerable<SharedInput> SharedInputs => SharedInputsOf(Layers);
-
     public static ModelBlueprint Plan(HFModel model)
     {
         var (layout, layers, eps) = PlanLayers(model);
@@ -20,13 +17,11 @@ internal sealed record ModelBlueprint(TextLayout Layout, IReadOnlyList<DecoderLa
     }
 
     /// <summary>
-    /// The shared-input sets from the layers' structure alone: a model whose forward cannot run for another reason (a
-    /// rope type the engine lacks) still exports with the right shared scales.
+    /// Every set of Linears of the decoder stack that read one tensor, from the layers' structure alone: a model whose
+    /// forward cannot run for another reason (a rope type the engine lacks) still exports with the right shared scales.
     /// </summary>
-    public static IEnumerable<SharedInput> SharedInputsOf(HFModel model) => SharedInputsOf(PlanLayers(model).Layers);
-
-    private static IEnumerable<SharedInput> SharedInputsOf(IReadOnlyList<DecoderLayerBlueprint> layers) =>
-        layers.SelectMany(l => l.Mixer.SharedInputs.Concat(l.FeedForward.SharedInputs));
+    public static IEnumerable<SharedInput> SharedInputsOf(HFModel model) =>
+        PlanLayers(model).Layers.SelectMany(l => l.Mixer.SharedInputs.Concat(l.FeedForward.SharedInputs));
 
     private static (TextLayout Layout, IReadOnlyList<DecoderLayerBlueprint> Layers, double Eps) PlanLayers(HFModel model)
     {

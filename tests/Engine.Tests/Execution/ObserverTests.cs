@@ -68,7 +68,7 @@ public sealed class ObserverTests(GeneratedModels models) : IClassFixture<Genera
         using (var runner = ModelRunner.Create(model)) runner.RunLayerwise(Sequences, observer);
         List<float[]> Seen(string module) => observer.Values.Where(v => v.Name == module + ".input_quantizer").Select(v => v.Values).ToList();
         int compared = 0;
-        foreach (var input in ModelBlueprint.Plan(model).SharedInputs)
+        foreach (var input in ModelBlueprint.SharedInputsOf(model))
         {
             var seen = input.Modules.Select(Seen).ToList();
             if (seen.Any(s => s.Count == 0)) continue; // fused experts are observed per container, idle experts not at all
