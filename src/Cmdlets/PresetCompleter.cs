@@ -15,6 +15,6 @@ public sealed class PresetCompleter : IArgumentCompleter
         return Presets.Names
             .Where(n => n.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
             .Select(n => new CompletionResult(n, n, CompletionResultType.ParameterValue,
-                Presets.IsWeightOnly(n) ? $"{n}: NVFP4 weights only, no calibration" : $"{n}: NVFP4 weights and activations (W4A4)"));
+                $"{n}: {Presets.Describe(n)}"));
     }
 }

@@ -23,7 +23,8 @@ public sealed class SetQuantConfigCommand : ModelOptCmdlet
     [Parameter(Mandatory = true, ValueFromPipeline = true)]
     public HFModel InputObject { get; set; } = null!;
 
-    /// <summary>A built-in recipe: NVFP4_DEFAULT (the default), NVFP4_MLP_ONLY, NVFP4_EXPERTS_ONLY, NVFP4_OMLP_ONLY, W4A16_NVFP4.</summary>
+    /// <summary>A built-in recipe: NVFP4_DEFAULT (the default), NVFP4_MLP_ONLY, NVFP4_EXPERTS_ONLY, NVFP4_OMLP_ONLY, W4A16_NVFP4,
+    /// NVFP4_EXPERTS_ONLY_KV_FP8_CAST (nvidia/Qwen3.5-397B-A17B-NVFP4 style), W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST (nvidia/Qwen3.6-35B-A3B-NVFP4 style).</summary>
     [Parameter(Position = 0, ParameterSetName = PresetSet)]
     [ArgumentCompleter(typeof(PresetCompleter))]
     [ValidateNotNullOrEmpty]
@@ -43,6 +44,11 @@ public sealed class SetQuantConfigCommand : ModelOptCmdlet
     [Parameter]
     public string[] Exclude { get; set; } = [];
 
+    /// <summary>The KV cache, applied after the recipe: None (unquantized), Fp8Cast (FP8, no scales: ModelOpt's default
+    /// kv_fp8_cast) or Fp8 (FP8 with per-layer k/v scales from calibration: ModelOpt's kv_fp8). Omitted: as the recipe says.</summary>
+    [Parameter]
+    public KvCacheMode? KvCache { get; set; }
+
     /// <summary>Accept a plan that quantizes no module (otherwise an error, since the export would be a copy).</summary>
     [Parameter]
     public SwitchParameter AllowEmptyPlan { get; set; }
@@ -53,6 +59,7 @@ public sealed class SetQuantConfigCommand : ModelOptCmdlet
         {
             var recipe = LoadRecipe();
             recipe = recipe.WithModulePatterns(Include, Exclude, QuantizerFormat.Nvfp4, weightOnly: !recipe.EnablesInputs);
+            if (KvCache is { } kv) recipe = recipe.WithKvCache(kv);
             WriteVerbose($"Applying recipe '{recipe.Name}' ({recipe.Entries.Count} entries, later entries win) to {InputObject.Modules.Count} modules of {InputObject.Name}.");
             var plan = QuantPlanner.Plan(InputObject, recipe, AllowEmptyPlan);
             foreach (var warning in plan.Warnings) WriteWarning(warning);

@@ -40,7 +40,7 @@ public static class Calibrator
             .ToList();
         foreach (var c in coverage.Where(c => c.Idle.Length > 0))
             warnings.Add($"{c.Experts}: {c.Idle.Length} of {c.TokensPerExpert.Length} experts saw no calibration token (they get the layer's shared input scale; use more data or -AllExperts)");
-        var uncalibrated = NeededInputQuantizers(plan).Where(q => !(amax.TryGetValue(q, out float a) && a > 0)).ToList();
+        var uncalibrated = plan.CalibratedQuantizers.Where(q => !(amax.TryGetValue(q, out float a) && a > 0)).ToList();
         var outsideExperts = uncalibrated.Where(q => !q.Contains(".experts.", StringComparison.Ordinal)).ToList();
         if (outsideExperts.Count > 0)
             warnings.Add($"{outsideExperts.Count} quantized module input(s) got no calibration data (modules calibration does not run, e.g. under mtp. or the vision tower): " +
@@ -55,13 +55,6 @@ public static class Calibrator
         };
         return (statistics, report);
     }
-
-    /// <summary>Input quantizers whose amax the export needs (modules and expert projections planned as W4A4).</summary>
-    public static IEnumerable<string> NeededInputQuantizers(QuantPlan plan) =>
-        plan.Modules.SelectMany(m => m.Kind == ModuleKind.FusedExperts
-                ? m.ExpertUnits.Where(u => u.Decision == QuantDecision.Nvfp4).Select(u => u.Input.Name)
-                : m.Decision == QuantDecision.Nvfp4 ? m.Quantizers.Where(q => q.Quantizer.Role == QuantizerRole.Input).Select(q => q.Name) : [])
-            .Distinct(StringComparer.Ordinal);
 
     /// <summary>Experts container name to expert count, for fused and per-expert layouts.</summary>
     private static Dictionary<string, int> ExpertCounts(HFModel model)

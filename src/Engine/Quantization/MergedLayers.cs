@@ -38,7 +38,8 @@ public static class MergedLayers
         return $"{module.Name[..dot]}.{(module.Expert is null ? shard.Merged : "w13")}";
     }
 
-    /// <summary>Throws <see cref="QuantizationErrorIds.MergedLayerPartiallyQuantized"/> when the shards of a merged layer are decided differently.</summary>
+    /// <summary>Throws <see cref="QuantizationErrorIds.MergedLayerPartiallyQuantized"/> when the shards of a merged layer are decided
+    /// differently: some quantized and some not, or in different formats (FP8 q with NVFP4 k, …).</summary>
     public static void Check(IReadOnlyList<ModulePlan> modules, string recipe, string modelPath)
     {
         var split = modules.Where(m => Of(m.Module) is not null)
@@ -61,10 +62,5 @@ public static class MergedLayers
             "them all, or make the recipe's entries match every shard alike.", modelPath);
     }
 
-    private static string Format(QuantDecision decision) => decision switch
-    {
-        QuantDecision.Nvfp4 => "NVFP4",
-        QuantDecision.W4A16Nvfp4 => "W4A16_NVFP4",
-        _ => "unquantized",
-    };
+    private static string Format(QuantDecision decision) => decision.QuantAlgo() ?? "unquantized";
 }

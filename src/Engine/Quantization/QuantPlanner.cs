@@ -15,10 +15,11 @@ public static class QuantPlanner
         var modules = model.Modules.Select(m => PlanModule(m, recipe, matched)).ToList();
         MergedLayers.Check(modules, recipe.Name, model.Path);
         var warnings = PlanGuards.Check(modules);
+        var kvCache = KvCachePlan.Resolve(model, recipe, matched, warnings);
         var unused = recipe.Entries.Where(e => !matched.Contains(e.Position)).ToList();
         foreach (var entry in unused.Where(e => e.Source is not ("default-disabled" or "-Exclude") && !e.Source.StartsWith("preset ", StringComparison.Ordinal)))
             warnings.Add($"recipe entry {entry} matched no quantizer of this model; check the pattern");
-        var plan = new QuantPlan(recipe, modules, warnings, unused);
+        var plan = new QuantPlan(recipe, modules, kvCache, warnings, unused);
         if (plan.QuantizedCount == 0 && !allowEmpty)
             throw new ModelOptException("PlanQuantizesNothing", ErrorKind.InvalidOperation,
                 $"Recipe '{recipe.Name}' quantizes no module of '{model.Name}': the export would be a copy of the source with a " +
@@ -75,6 +76,12 @@ public static class QuantPlanner
             }
         }
         var decisions = units.Select(u => u.Decision).Distinct().ToList();
+        var formats = decisions.Where(d => d.IsQuantized()).ToList();
+        if (formats.Count > 1)
+            throw new ModelOptException(QuantizationErrorIds.FusedExpertsFormatsMixed, ErrorKind.InvalidArgument,
+                $"The recipe quantizes the experts of '{module.Name}' in {string.Join(" and ", formats.Select(f => f.QuantAlgo()))}; a fused experts " +
+                "container is one layer to ModelOpt's config (one quantized_layers entry) and to the engines' MoE kernels. Give all its " +
+                "expert projections one format.", module.Name);
         var first = units[0];
         if (decisions.Count == 1)
         {
@@ -85,26 +92,40 @@ public static class QuantPlanner
         return new ModulePlan(module, QuantDecision.Mixed, $"expert projections differ: {mix}", null, states, units);
     }
 
-    /// <summary>The decision for one weight quantizer and its input quantizer.</summary>
+    /// <summary>
+    /// The decision for one weight quantizer and its input quantizer, by ModelOpt's format rules
+    /// (<c>get_quantization_format</c>): NVFP4 weights give NVFP4 (W4A4) or W4A16_NVFP4 by the input quantizer; FP8
+    /// per-tensor weights give FP8, whose input must be FP8 too. Other combinations (W4A8, FP8 weight-only, …) are refused.
+    /// </summary>
     private static (QuantDecision, string) Decide(ModelModule module, QuantizerState weight, QuantizerState input, long inFeatures)
     {
         if (!weight.Enabled) return (QuantDecision.Unquantized, weight.Explain());
-        CheckFormat(module, weight);
+        var weightFormat = CheckFormat(module, weight);
+        if (weightFormat.IsFp8PerTensor)
+        {
+            if (!input.Enabled)
+                throw new ModelOptException(QuantizationErrorIds.Fp8WithoutInputQuantizer, ErrorKind.InvalidArgument,
+                    $"Quantizer '{weight.Name}' is FP8 ({weight.Explain()}) but '{input.Name}' is disabled ({input.Explain()}): ModelOpt would write " +
+                    "FP8 weights without an input_scale, which the engines' FP8 path cannot load. Enable the input quantizer with FP8 too.", module.Name);
+            if (!CheckFormat(module, input).IsFp8PerTensor)
+                throw Unsupported(module, input, "with FP8 weights the input quantizer must be FP8 per tensor too");
+            return (QuantDecision.Fp8, $"{weight.Explain()} (FP8)");
+        }
+        if (!weightFormat.IsNvfp4) throw Unsupported(module, weight, "weights are NVFP4 or FP8 per tensor");
         if (inFeatures % BlockSize != 0)
             return (QuantDecision.Unquantizable, $"{weight.Explain()}, but its input dimension {inFeatures} is not a multiple of {BlockSize}");
         if (!input.Enabled) return (QuantDecision.W4A16Nvfp4, $"{weight.Explain()}; inputs not quantized");
-        CheckFormat(module, input);
+        if (!CheckFormat(module, input).IsNvfp4)
+            throw Unsupported(module, input, "with NVFP4 weights the input quantizer must be NVFP4 too, or disabled (W4A16_NVFP4); W4A8 is not exported");
         return (QuantDecision.Nvfp4, weight.Explain());
     }
 
-    private static void CheckFormat(ModelModule module, QuantizerState state)
-    {
-        if (state.Format is null)
-            throw new ModelOptException("QuantizerWithoutFormat", ErrorKind.InvalidArgument,
-                $"Quantizer '{state.Name}' is enabled by {state.DecidedBy} but no entry gave it a format (cfg); add a cfg with NVFP4 numerics.", module.Name);
-        if (!state.Format.IsNvfp4)
-            throw new ModelOptException("UnsupportedQuantizerFormat", ErrorKind.InvalidArgument,
-                $"Quantizer '{state.Name}' is set to {state.Format} by {state.DecidedBy}; ModelOptPS exports NVFP4 only " +
-                "(num_bits e2m1, block_sizes {-1: 16, scale_bits: e4m3}).", module.Name);
-    }
+    private static QuantizerFormat CheckFormat(ModelModule module, QuantizerState state) =>
+        state.Format ?? throw new ModelOptException(QuantizationErrorIds.QuantizerWithoutFormat, ErrorKind.InvalidArgument,
+            $"Quantizer '{state.Name}' is enabled by {state.DecidedBy} but no entry gave it a format (cfg); add a cfg with NVFP4 or FP8 numerics.", module.Name);
+
+    private static ModelOptException Unsupported(ModelModule module, QuantizerState state, string rule) =>
+        new(QuantizationErrorIds.UnsupportedQuantizerFormat, ErrorKind.InvalidArgument,
+            $"Quantizer '{state.Name}' is set to {state.Format} by {state.DecidedBy}; ModelOptPS exports NVFP4 (num_bits e2m1, " +
+            $"block_sizes {{-1: 16, scale_bits: e4m3}}) and FP8 per tensor (num_bits e4m3, axis null): {rule}.", module.Name);
 }

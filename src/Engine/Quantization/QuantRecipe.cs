@@ -18,10 +18,10 @@ public sealed class QuantRecipe
     public string Algorithm { get; }
 
     /// <summary>
-    /// Whether the recipe quantizes activations anywhere (an enabling entry aimed at input quantizers, or at all
-    /// quantizers): -Include then adds W4A4 modules; otherwise it adds weight-only ones, so the plan keeps one scheme.
+    /// Whether the recipe quantizes activations to NVFP4 anywhere (an enabling NVFP4 entry aimed at input quantizers, or at
+    /// all quantizers): -Include then adds W4A4 modules; otherwise it adds weight-only ones, so the NVFP4 modules keep one scheme.
     /// </summary>
-    public bool EnablesInputs => Entries.Any(e => e.Enables && e.Role != QuantizerRole.Weight
+    public bool EnablesInputs => Entries.Any(e => e.Enables && e.Role != QuantizerRole.Weight && (e.Format?.IsNvfp4 ?? true)
         && (e.Pattern == "*" || e.Pattern.Contains("input", StringComparison.Ordinal) || e.Target == PatternTarget.Module));
 
     /// <summary>Builds a recipe from entry drafts, numbering positions from 1 in order.</summary>
@@ -47,5 +47,17 @@ public sealed class QuantRecipe
         foreach (var pattern in exclude)
             extra.Add(new RecipeEntry { Position = 0, Pattern = pattern, Target = PatternTarget.Module, Enable = false, Source = "-Exclude" });
         return extra.Count == 0 ? this : Build(Name, Entries.Concat(extra), Algorithm);
+    }
+
+    /// <summary>This recipe followed by one KV-cache entry (<c>*[kv]_bmm_quantizer</c>) that sets the KV cache to <paramref name="mode"/>.</summary>
+    public QuantRecipe WithKvCache(KvCacheMode mode)
+    {
+        var format = mode switch
+        {
+            KvCacheMode.None => null,
+            KvCacheMode.Fp8Cast => QuantizerFormat.Fp8Cast,
+            _ => QuantizerFormat.Fp8,
+        };
+        return Build(Name, Entries.Append(Presets.KvCache(format, "-KvCache")), Algorithm);
     }
 }

@@ -3,18 +3,22 @@ using ModelOptPS.Engine.Model;
 
 namespace ModelOptPS.Engine.Quantization;
 
-/// <summary>Whether a quantizer acts on a module's weight or on its input activations.</summary>
+/// <summary>Whether a quantizer acts on a module's weight, on its input activations, or on the KV cache.</summary>
 public enum QuantizerRole
 {
     Weight,
     Input,
+
+    /// <summary>An attention block's <c>k_bmm_quantizer</c> or <c>v_bmm_quantizer</c>: keys after RoPE, values, as cached.</summary>
+    KvCache,
 }
 
 /// <summary>
 /// One quantizer, named exactly as ModelOpt names it (shared/spec/quant-config.md): <c>&lt;m&gt;.weight_quantizer</c>
 /// and <c>&lt;m&gt;.input_quantizer</c> for a Linear; for fused experts <c>&lt;x&gt;.gate_up_proj_weight_quantizers.&lt;e&gt;</c>,
 /// <c>&lt;x&gt;.down_proj_weight_quantizers.&lt;e&gt;</c> and the shared <c>&lt;x&gt;.gate_up_proj_input_quantizer</c>,
-/// <c>&lt;x&gt;.down_proj_input_quantizer</c>.
+/// <c>&lt;x&gt;.down_proj_input_quantizer</c>; for the KV cache of an attention block <c>&lt;a&gt;</c>,
+/// <c>&lt;a&gt;.k_bmm_quantizer</c> and <c>&lt;a&gt;.v_bmm_quantizer</c> (<see cref="Module"/> is then its k_proj / v_proj).
 /// </summary>
 public sealed partial record Quantizer(string Name, ModelModule Module, QuantizerRole Role, string? Projection, int? Expert)
 {
@@ -37,7 +41,7 @@ public sealed partial record Quantizer(string Name, ModelModule Module, Quantize
             : [Module.Name, $"{Module.Name}.{e}.down_proj"];
 
     /// <summary>ModelOpt <c>parent_class</c> names this quantizer's module answers to.</summary>
-    public IReadOnlyList<string> ParentClasses => Module.Kind switch
+    public IReadOnlyList<string> ParentClasses => Role == QuantizerRole.KvCache ? ["Attention"] : Module.Kind switch
     {
         ModuleKind.FusedExperts => ["FusedExperts"],
         ModuleKind.Embedding => ["nn.Embedding"],
@@ -48,9 +52,17 @@ public sealed partial record Quantizer(string Name, ModelModule Module, Quantize
     {
         if (entry.ParentClass is not null && !ParentClasses.Contains(entry.ParentClass)) return false;
         if (entry.Role is { } role && role != Role) return false;
-        if (entry.Target == PatternTarget.Module) return ModuleNames.Any(n => Fnmatch.IsMatch(n, entry.Pattern));
+        // -Include/-Exclude name modules (Linears, experts); the KV cache is set by the recipe or -KvCache.
+        if (entry.Target == PatternTarget.Module) return Role != QuantizerRole.KvCache && ModuleNames.Any(n => Fnmatch.IsMatch(n, entry.Pattern));
         return Fnmatch.IsMatch(Name, entry.Pattern) || (SingularName != Name && Fnmatch.IsMatch(SingularName, entry.Pattern));
     }
+
+    /// <summary>The KV-cache quantizers of the attention block that owns <paramref name="keyProjection"/> and <paramref name="valueProjection"/>.</summary>
+    public static IReadOnlyList<Quantizer> ForKvCache(string attention, ModelModule keyProjection, ModelModule valueProjection) =>
+    [
+        new($"{attention}.k_bmm_quantizer", keyProjection, QuantizerRole.KvCache, null, null),
+        new($"{attention}.v_bmm_quantizer", valueProjection, QuantizerRole.KvCache, null, null),
+    ];
 
     /// <summary>The quantizers of a module; none for kinds that are never quantized (norms, embeddings, convs).</summary>
     public static IReadOnlyList<Quantizer> For(ModelModule module)

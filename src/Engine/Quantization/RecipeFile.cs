@@ -14,13 +14,32 @@ public static class RecipeFile
 {
     private const int MaxImportDepth = 8;
 
-    /// <summary>The standard units every NVFP4 preset imports, so preset files load without a ModelOpt checkout.</summary>
+    /// <summary>
+    /// The standard units ModelOpt's NVFP4, FP8 and KV-cache recipes import (and the Qwen3.5 snippet its MoE recipe
+    /// imports), so those recipe files load without a ModelOpt checkout. A file found beside the recipe wins.
+    /// </summary>
     private static readonly Dictionary<string, Func<JsonNode>> BuiltInUnits = new(StringComparer.Ordinal)
     {
-        ["configs/ptq/units/base_disable_all"] = () => new JsonArray(Presets.DisableAll("").ToJson()),
-        ["configs/ptq/units/default_disabled_quantizers"] = () => new JsonArray(Presets.DefaultDisabled().Select(e => (JsonNode)e.ToJson()).ToArray()),
+        ["configs/ptq/units/base_disable_all"] = () => Presets.DisableAll("").ToJson(),
+        ["configs/ptq/units/default_disabled_quantizers"] = () => List(Presets.DefaultDisabled()),
         ["configs/numerics/nvfp4"] = () => QuantizerFormat.Nvfp4.ToJson(),
+        ["configs/numerics/fp8"] = () => QuantizerFormat.Fp8.ToJson(),
+        ["configs/ptq/units/kv_fp8"] = () => List([Presets.KvCache(QuantizerFormat.Fp8, "")]),
+        ["configs/ptq/units/kv_fp8_cast"] = () => List([Presets.KvCache(QuantizerFormat.Fp8Cast, "")]),
+        ["configs/ptq/units/w4a4_nvfp4_nvfp4"] = () => List(Pair("*", QuantizerFormat.Nvfp4, inputs: true)),
+        ["configs/ptq/units/w4_nvfp4"] = () => List(Pair("*", QuantizerFormat.Nvfp4, inputs: false)),
+        ["configs/ptq/units/w8a8_fp8_fp8"] = () => List(Pair("*", QuantizerFormat.Fp8, inputs: true)),
+        ["configs/ptq/units/experts_nvfp4"] = () => List(Pair("*.experts.*", QuantizerFormat.Nvfp4, inputs: true)),
+        ["huggingface/qwen3_5/ptq/w4a16_nvfp4-fp8_attn-kv_fp8_cast.quant_cfg"] = () => List(Presets.Get("W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST").Entries),
     };
+
+    private static JsonArray List(IEnumerable<RecipeEntry> entries) => new(entries.Select(e => (JsonNode)e.ToJson()).ToArray());
+
+    private static IEnumerable<RecipeEntry> Pair(string scope, QuantizerFormat format, bool inputs)
+    {
+        yield return new RecipeEntry { Position = 0, Pattern = scope + "weight_quantizer", Format = format, Source = "" };
+        if (inputs) yield return new RecipeEntry { Position = 0, Pattern = scope + "input_quantizer", Format = format, Source = "" };
+    }
 
     public static QuantRecipe Load(string path)
     {
@@ -30,7 +49,13 @@ public static class RecipeFile
         var context = new Context(path, root is JsonObject o ? o["imports"] as JsonObject : null, Path.GetFileName(path));
         var body = root is JsonObject { } obj && obj["quantize"] is JsonObject q ? q : root;
         var quantCfg = body is JsonObject b ? b["quant_cfg"] : body;
-        string algorithm = body is JsonObject a && a["algorithm"] is JsonValue v && v.TryGetValue(out string? s) ? s : "max";
+        // ModelOpt writes the algorithm as a name or as a mapping with its method (algorithm: {method: max, layerwise: …}).
+        string algorithm = (body as JsonObject)?["algorithm"] switch
+        {
+            JsonValue v when v.TryGetValue(out string? s) => s,
+            JsonObject { } a when a["method"] is JsonValue m && m.TryGetValue(out string? method) => method,
+            _ => "max",
+        };
         if (quantCfg is null)
             throw context.Invalid("has no quant_cfg");
         var drafts = Entries(quantCfg, context, depth: 0).ToList();
@@ -43,12 +68,37 @@ public static class RecipeFile
         try
         {
             return Path.GetExtension(path).ToLowerInvariant() is ".yaml" or ".yml"
-                ? YamlToJson.Convert(text)
+                ? Documents(YamlToJson.ConvertAll(text), path)
                 : JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
         }
         catch (Exception ex) when (ex is JsonException or YamlDotNet.Core.YamlException)
         {
             throw new ModelOptException("RecipeInvalid", ErrorKind.InvalidData, $"The recipe file '{path}' cannot be parsed: {ex.Message}", path, ex);
+        }
+    }
+
+    /// <summary>
+    /// ModelOpt's two-document form (<c>config_loader._load_raw_config_with_schema</c>): a header mapping (its
+    /// <c>imports</c>), <c>---</c>, then the content; a list content keeps only the header's imports.
+    /// </summary>
+    private static JsonNode? Documents(IReadOnlyList<JsonNode?> documents, string path)
+    {
+        switch (documents.Count)
+        {
+            case 0:
+                return null;
+            case 1:
+                return documents[0];
+            case 2 when documents[0] is JsonObject header:
+                if (documents[1] is JsonArray list)
+                    return new JsonObject { ["imports"] = header["imports"]?.DeepClone(), ["quant_cfg"] = list.DeepClone() };
+                var merged = (JsonObject)header.DeepClone();
+                if (documents[1] is JsonObject content)
+                    foreach (var (key, value) in content) merged[key] = value?.DeepClone();
+                return merged;
+            default:
+                throw new ModelOptException("RecipeInvalid", ErrorKind.InvalidData,
+                    $"The recipe file '{path}' has {documents.Count} YAML documents; ModelOpt reads one, or a header mapping and the content.", path);
         }
     }
 
@@ -74,6 +124,10 @@ public static class RecipeFile
                     }
                     yield return Entry(item, context, depth, $"item {i + 1}");
                 }
+                break;
+            case JsonObject single when single.ContainsKey("quantizer_name"):
+                // One entry as a mapping (ModelOpt's base_disable_all unit).
+                yield return Entry(single, context, depth, "entry");
                 break;
             case JsonObject map:
                 // ModelOpt's older mapping form: pattern -> cfg (with enable inside); "default" means every quantizer.

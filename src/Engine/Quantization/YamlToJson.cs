@@ -11,11 +11,12 @@ namespace ModelOptPS.Engine.Quantization;
 /// </summary>
 internal static class YamlToJson
 {
-    public static JsonNode? Convert(string yaml)
+    /// <summary>Every document of a multi-document stream (<c>---</c> separated), in order.</summary>
+    public static IReadOnlyList<JsonNode?> ConvertAll(string yaml)
     {
         var stream = new YamlStream();
         stream.Load(new StringReader(yaml));
-        return stream.Documents.Count == 0 ? null : Node(stream.Documents[0].RootNode);
+        return stream.Documents.Select(d => Node(d.RootNode)).ToList();
     }
 
     private static JsonNode? Node(YamlNode node) => node switch

@@ -36,7 +36,7 @@ public class CalibratorTests : IDisposable
         Assert.Equal(4 * 32, report.Tokens);
         Assert.All(statistics.InputAmax.Values, a => Assert.True(float.IsFinite(a) && a > 0));
         // Every W4A4 module outside the experts got its own measurement; experts may be idle and share their layer's.
-        foreach (var q in Calibrator.NeededInputQuantizers(model.Plan!).Where(q => !q.Contains(".experts.", StringComparison.Ordinal)))
+        foreach (var q in model.Plan!.CalibratedQuantizers.Where(q => !q.Contains(".experts.", StringComparison.Ordinal)))
             Assert.True(statistics.InputAmax.ContainsKey(q), $"{q} was not calibrated");
         model.Statistics = statistics;
         var export = CheckpointExporter.Export(model, _tmp.Combine("out-" + family), new ExportOptions());

@@ -92,6 +92,8 @@ public class RecipeTests : IClassFixture<FamilyModels>, IDisposable
                 cfg: {num_bits: e2m1, block_sizes: {-1: 16, type: dynamic, scale_bits: e4m3}}
               - quantizer_name: '*layers.3.self_attn.o_proj*'
                 enable: false
+              - quantizer_name: '*[kv]_bmm_quantizer'
+                enable: false
               - quantizer_name: 'mtp.*'
                 enable: false
             """);
@@ -103,6 +105,7 @@ public class RecipeTests : IClassFixture<FamilyModels>, IDisposable
               {"quantizer_name": "*mlp.experts*input_quantizer", "cfg": {"num_bits": [2, 1], "block_sizes": {"-1": 16, "type": "dynamic", "scale_bits": [4, 3]}}},
               {"quantizer_name": "*self_attn*", "cfg": {"num_bits": "e2m1", "block_sizes": {"-1": 16, "type": "dynamic", "scale_bits": "e4m3"}}},
               {"quantizer_name": "*layers.3.self_attn.o_proj*", "enable": false},
+              {"quantizer_name": "*[kv]_bmm_quantizer", "enable": false},
               {"quantizer_name": "mtp.*", "enable": false}
             ]}
             """);
@@ -183,15 +186,39 @@ public class RecipeTests : IClassFixture<FamilyModels>, IDisposable
     }
 
     [Fact]
-    public void NonNvfp4FormatIsRefusedWhereItApplies()
+    public void FormatsModelOptPsCannotWriteAreRefusedWhereTheyApply()
     {
-        var fp8 = QuantRecipe.Build("fp8", [
+        var int8 = QuantRecipe.Build("int8", [
             Entry("*", enable: false),
-            new RecipeEntry { Position = 0, Pattern = "*weight_quantizer", Format = new QuantizerFormat("e4m3", null, null, null), Source = "test" },
+            new RecipeEntry { Position = 0, Pattern = "*weight_quantizer", Format = new QuantizerFormat("8", null, null, null), Source = "test" },
         ]);
-        var ex = Assert.Throws<ModelOptException>(() => QuantPlanner.Plan(_models["llama"], fp8));
+        var ex = Assert.Throws<ModelOptException>(() => QuantPlanner.Plan(_models["llama"], int8));
         Assert.Equal("UnsupportedQuantizerFormat", ex.ErrorId);
-        Assert.Contains("e4m3", ex.Message);
+        Assert.Contains("num_bits 8", ex.Message);
+
+        // FP8 per channel (axis 0) is ModelOpt's FP8_PC_PT, not the per-tensor FP8 ModelOptPS writes.
+        var perChannel = QuantRecipe.Build("fp8pc", [
+            Entry("*", enable: false),
+            new RecipeEntry { Position = 0, Pattern = "*_quantizer", Format = QuantizerFormat.Fp8 with { Axis = 0 }, Source = "test" },
+        ]);
+        Assert.Equal("UnsupportedQuantizerFormat", Assert.Throws<ModelOptException>(() => QuantPlanner.Plan(_models["llama"], perChannel)).ErrorId);
+
+        // FP8 weights with the input quantizer off would be an FP8 layer without input_scale: engines cannot load it.
+        var weightOnlyFp8 = QuantRecipe.Build("fp8wo", [
+            Entry("*", enable: false),
+            new RecipeEntry { Position = 0, Pattern = "*weight_quantizer", Format = QuantizerFormat.Fp8, Source = "test" },
+        ]);
+        ex = Assert.Throws<ModelOptException>(() => QuantPlanner.Plan(_models["llama"], weightOnlyFp8));
+        Assert.Equal("Fp8WithoutInputQuantizer", ex.ErrorId);
+        Assert.Contains("input_scale", ex.Message);
+
+        // NVFP4 weights with FP8 inputs is ModelOpt's W4A8_NVFP4_FP8, which ModelOptPS does not export.
+        var w4a8 = QuantRecipe.Build("w4a8", [
+            Entry("*", enable: false),
+            new RecipeEntry { Position = 0, Pattern = "*weight_quantizer", Format = QuantizerFormat.Nvfp4, Source = "test" },
+            new RecipeEntry { Position = 0, Pattern = "*input_quantizer", Format = QuantizerFormat.Fp8, Source = "test" },
+        ]);
+        Assert.Contains("W4A8", Assert.Throws<ModelOptException>(() => QuantPlanner.Plan(_models["llama"], w4a8)).Message);
     }
 
     [Fact]
