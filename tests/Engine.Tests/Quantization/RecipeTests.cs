@@ -115,7 +115,8 @@ public class RecipeTests : IClassFixture<FamilyModels>, IDisposable
         Assert.Equal(Describe(fromJson), Describe(fromYaml));
         Assert.Equal(4 + 3, fromYaml.QuantizedCount); // 4 fused containers + q, k, v of the full-attention layer
         Assert.Equal(QuantDecision.Unquantized, fromYaml.Modules.Single(m => m.Name == "model.language_model.layers.3.self_attn.o_proj").Decision);
-        Assert.Equal(6, fromYaml.Recipe.Entries.Count);
+        Assert.Equal(7, fromYaml.Recipe.Entries.Count);
+        Assert.Equal(KvCacheMode.None, fromYaml.KvCache.Mode);
         Assert.Equal("file recipe.yaml", fromYaml.Recipe.Entries[0].Source);
     }
 
