@@ -45,7 +45,7 @@ public sealed class SetQuantConfigCommand : ModelOptCmdlet
     public string[] Exclude { get; set; } = [];
 
     /// <summary>The KV cache, applied after the recipe: None (unquantized), Fp8Cast (FP8, no scales: ModelOpt's default
-    /// kv_fp8_cast) or Fp8 (FP8 with per-layer k/v scales from calibration: ModelOpt's kv_fp8). Omitted: as the recipe says.</summary>
+    /// kv_fp8_cast) or Fp8Scaled (FP8 with per-layer k/v scales from calibration: ModelOpt's kv_fp8). Omitted: as the recipe says.</summary>
     [Parameter]
     public KvCacheMode? KvCache { get; set; }
 
