@@ -22,10 +22,19 @@ public static class QuantPlanner
         var plan = new QuantPlan(recipe, modules, kvCache, warnings, unused);
         if (plan.QuantizedCount == 0 && !allowEmpty)
             throw new ModelOptException("PlanQuantizesNothing", ErrorKind.InvalidOperation,
-                $"Recipe '{recipe.Name}' quantizes no module of '{model.Name}': the export would be a copy of the source with a " +
-                "quantization config that lies. Check the patterns (Get-QuantPlan shows which entry decided each module), " +
-                "or pass -AllowEmptyPlan if this is intended.", model.Path);
+                $"Recipe '{recipe.Name}' quantizes no module of '{model.Name}'{WhyNothing(plan)}: the export would be a copy of the " +
+                "source with a quantization config that lies. Check the patterns (Get-QuantPlan shows which entry decided each " +
+                "module), or pass -AllowEmptyPlan if this is intended.", model.Path);
         return plan;
+    }
+
+    /// <summary>The enabling entries that found nothing to quantize (say, experts-only patterns on a dense model), and a KV cache quantized alone.</summary>
+    private static string WhyNothing(QuantPlan plan)
+    {
+        var unmatched = plan.UnusedEntries.Where(e => e.Enables && e.Target == PatternTarget.Quantizer && !e.Pattern.Contains("_bmm_quantizer", StringComparison.Ordinal))
+            .Select(e => $"'{e.Pattern}'").Distinct().ToList();
+        return (unmatched.Count > 0 ? $" (its enabling entries {string.Join(", ", unmatched)} match no quantizer of this model)" : "") +
+               (plan.KvCache.Mode != KvCacheMode.None ? "; only its KV cache would be quantized" : "");
     }
 
     private static ModulePlan PlanModule(ModelModule module, QuantRecipe recipe, ISet<int> matched)
