@@ -154,7 +154,7 @@ Describe 'Get-QuantPlan' {
         $fp8 = @($mixed | Get-QuantPlan -Decision Fp8)
         $fp8.Count | Should -Be 13
         ($fp8.Name | Where-Object { $_ -like '*.self_attn.*' }).Count | Should -Be 4
-        ($mixed | Get-QuantPlan -Decision Fp8 -Name '*in_proj_qkv' | Out-String) | Should -Match "Fp8\s+#\d+ '\*linear_attn\.in_proj_qkv\*weight_quantizer' \[preset W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST\]"
+        ($mixed | Get-QuantPlan -Decision Fp8 -Name '*in_proj_qkv' | Out-String -Width 300) | Should -Match "Fp8\s+#\d+ '\*linear_attn\.in_proj_qkv\*weight_quantizer' \[preset W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST\]"
 
         $kv = @($mixed | Get-QuantPlan -KvCache)
         $kv.Count | Should -Be 1
@@ -163,16 +163,16 @@ Describe 'Get-QuantPlan' {
         $kv[0].Mode | Should -Be 'Fp8Cast'
         $kv[0].KeyScaleName | Should -Be 'model.language_model.layers.3.self_attn.k_proj.k_scale'
         $kv[0].Reason | Should -Match 'k and v enabled by #\d+'
-        ($kv | Out-String) | Should -Match "model\.language_model\.layers\.3\.self_attn\s+Fp8Cast\s+#\d+ '\*\[kv\]_bmm_quantizer' \[preset W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST\]"
+        ($kv | Out-String -Width 300) | Should -Match "model\.language_model\.layers\.3\.self_attn\s+Fp8Cast\s+#\d+ '\*\[kv\]_bmm_quantizer' \[preset W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST\]"
         @($mixed | Get-QuantPlan -KvCache -Name '*.layers.0.*').Count | Should -Be 0
 
         # The plan itself: its algorithm, formats and KV cache in one view, and in the model's one-line summary.
-        $text = $mixed.Plan | Out-String
+        $text = $mixed.Plan | Out-String -Width 300
         $text | Should -Match 'QuantAlgo\s+: MIXED_PRECISION'
         $text | Should -Match 'Formats\s+: FP8, W4A16_NVFP4'
         $text | Should -Match 'KvCache\s+: KV cache FP8 \(cast, no scales\) in 1 attention layer'
         $text | Should -Match 'Calibration\s+: needed for 13 quantizer'
-        ($mixed | Out-String) | Should -Match 'Plan\s+: W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST: 30 of \d+ modules quantized \(MIXED_PRECISION\), KV cache FP8'
+        ($mixed | Out-String -Width 300) | Should -Match 'Plan\s+: W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST: 30 of \d+ modules quantized \(MIXED_PRECISION\), KV cache FP8'
     }
 
     It 'lists the KV cache as unquantized when the recipe leaves it alone' {
