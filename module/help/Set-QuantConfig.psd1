@@ -123,15 +123,16 @@ and activations (W4A4).
 '@
         }
         @{
-            Title   = 'Reproduce nvidia/Qwen3.6-35B-A3B-NVFP4, with calibrated KV scales'
+            Title   = 'NVIDIA''s Qwen3.6-35B-A3B-NVFP4 recipe, with calibrated KV scales'
             Code    = @'
-$model = Import-HFModel ./Qwen3.6-35B-A3B |
+$model = Import-HFModel ./ckpt |
     Set-QuantConfig -Preset W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST -KvCache Fp8Scaled
 $model.Plan.Summary
 $model | Get-QuantPlan -KvCache
 '@
             Remarks = @'
-MIXED_PRECISION: NVFP4 weights on the experts, shared expert and lm_head, FP8 on the attention projections. -KvCache
+MIXED_PRECISION: NVFP4 weights on the MLPs, experts and lm_head, FP8 on the attention projections (on a Qwen3.5/3.6
+checkpoint also on the large linear-attention projections, as nvidia/Qwen3.6-35B-A3B-NVFP4 has them). -KvCache
 Fp8Scaled replaces the preset's FP8 cast KV cache with one whose k/v scales come from calibration; Get-QuantPlan
 -KvCache lists the attention layers that have a KV cache.
 '@
