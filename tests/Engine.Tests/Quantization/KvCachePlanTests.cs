@@ -169,12 +169,12 @@ public class KvCachePlanTests : IClassFixture<FamilyModels>
         Assert.DoesNotContain(pinned.CalibratedQuantizers, q => q.Contains("bmm", StringComparison.Ordinal));
         Assert.Empty(pinned.KvCache.CalibratedQuantizers);
 
-        // FP8 inputs pinned with use_constant_amax (amax 448, input_scale 1): only the unpinned ones are calibrated.
+        // FP8 inputs pinned with constant_amax (amax 448, input_scale 1): only the unpinned ones are calibrated.
         var recipe = QuantRecipe.Build("fp8", [
             Presets.DisableAll("test"),
             Kv("*weight_quantizer", QuantizerFormat.Fp8),
             Kv("*input_quantizer", QuantizerFormat.Fp8),
-            Kv("*mlp*input_quantizer", QuantizerFormat.Fp8Cast),
+            Kv("*mlp*input_quantizer", QuantizerFormat.Fp8 with { ConstantAmax = 448f }),
             Kv("*lm_head*", null, enable: false),
         ]);
         var plan = QuantPlanner.Plan(_models["llama"], recipe);
@@ -184,5 +184,27 @@ public class KvCachePlanTests : IClassFixture<FamilyModels>
             .Select(m => m.Name + ".input_quantizer").ToList();
         Assert.Equal(8, expected.Count); // q, k, v, o of 2 layers
         Assert.Equal(expected, plan.CalibratedQuantizers);
+    }
+
+    [Fact]
+    public void PinningOutsideInputsAndTheKvCacheIsRefused()
+    {
+        // use_constant_amax on an input quantizer: ModelOpt's export writes no input_scale for it.
+        var castInputs = QuantRecipe.Build("cast-inputs", [
+            Presets.DisableAll("test"), Kv("*weight_quantizer", QuantizerFormat.Fp8), Kv("*input_quantizer", QuantizerFormat.Fp8Cast),
+        ]);
+        var ex = Assert.Throws<ModelOptException>(() => QuantPlanner.Plan(_models["llama"], castInputs));
+        Assert.Equal(QuantizationErrorIds.UnsupportedQuantizerFormat, ex.ErrorId);
+        Assert.Contains("input_quantizer", ex.Message);
+        Assert.Contains("use_constant_amax is for KV-cache quantizers", ex.Message);
+
+        // A pinned weight amax: the export scales every weight by its own max |w|.
+        var pinnedWeights = QuantRecipe.Build("pinned-weights", [
+            Presets.DisableAll("test"), Kv("*weight_quantizer", QuantizerFormat.Nvfp4 with { ConstantAmax = 2f }),
+        ]);
+        ex = Assert.Throws<ModelOptException>(() => QuantPlanner.Plan(_models["llama"], pinnedWeights));
+        Assert.Equal(QuantizationErrorIds.UnsupportedQuantizerFormat, ex.ErrorId);
+        Assert.Contains("weight_quantizer", ex.Message);
+        Assert.Contains("amax pinned to 2", ex.Message);
     }
 }
