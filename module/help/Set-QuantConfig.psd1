@@ -162,7 +162,8 @@ Errors are non-terminating, one per model. Error ids: UnknownPreset, RecipeFileN
 RecipeImportNotFound, QuantizerWithoutFormat, UnsupportedQuantizerFormat, PlanQuantizesNothing,
 Fp8WithoutInputQuantizer (FP8 weights need FP8 inputs), FusedExpertsFormatsMixed (the experts of one fused container in
 different formats), UnsupportedKvCacheFormat (a KV-cache quantizer that is not FP8 per tensor), KvCacheModesMixed (some
-KV-cache quantizers cast, others scaled),
+KV-cache quantizers cast, others scaled), UnsupportedCalibrationAlgorithm (a recipe file that calibrates with
+anything but max, such as mse or awq_lite),
 MergedLayerPartiallyQuantized (the recipe quantizes only some shards of a layer vLLM loads as one, such as q/k/v,
 gate/up or linear_attn.in_proj_qkv + in_proj_z, or gives them different formats; the message names the layer and the
 -Include/-Exclude patterns that decide all its shards alike).

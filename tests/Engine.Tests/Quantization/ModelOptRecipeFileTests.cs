@@ -307,6 +307,20 @@ public class ModelOptRecipeFileTests : IClassFixture<FamilyModels>, IDisposable
         Assert.Contains("mutually exclusive", ex.Message);
     }
 
+    [Theory]
+    [InlineData("algorithm: awq_lite")]
+    [InlineData("algorithm:\n    method: mse\n    fp8_scale_sweep: true\n    layerwise: {enable: false}")]
+    public void CalibrationAlgorithmsOtherThanMaxAreRefused(string algorithm)
+    {
+        var path = _tmp.Combine($"algorithm-{algorithm.Length}.yaml");
+        File.WriteAllText(path, $"quantize:\n  {algorithm}\n  quant_cfg:\n    - $import: configs/ptq/units/w4_nvfp4\n");
+        var ex = Assert.Throws<ModelOptException>(() => RecipeFile.Load(path));
+        Assert.Equal(QuantizationErrorIds.UnsupportedCalibrationAlgorithm, ex.ErrorId);
+        Assert.Equal(ErrorKind.InvalidArgument, ex.Kind);
+        Assert.Contains(algorithm.Contains("mse", StringComparison.Ordinal) ? "'mse'" : "'awq_lite'", ex.Message);
+        Assert.Equal(path, ex.Path);
+    }
+
     [Fact]
     public void ThreeDocumentsAreRefused()
     {
