@@ -125,6 +125,52 @@ quant_cfg:
     }
 }
 
+Describe 'Set-QuantConfig with ModelOpt recipe files' {
+    It 'loads a ModelOpt recipe (imports, metadata, quantize) through the built-in units' {
+        $recipe = Join-Path $TestDrive 'nvfp4_experts_only-kv_fp8_cast.yaml'
+        @'
+imports:
+  base_disable_all: configs/ptq/units/base_disable_all
+  default_disabled_quantizers: configs/ptq/units/default_disabled_quantizers
+  nvfp4: configs/numerics/nvfp4
+  kv_fp8_cast: configs/ptq/units/kv_fp8_cast
+
+metadata:
+  recipe_type: ptq
+quantize:
+  algorithm:
+    method: max
+    layerwise: {enable: false}
+  quant_cfg:
+    - $import: base_disable_all
+    - quantizer_name: '*.experts.*weight_quantizer'
+      cfg:
+        $import: nvfp4
+    - quantizer_name: '*.experts.*input_quantizer'
+      cfg:
+        $import: nvfp4
+    - $import: kv_fp8_cast
+    - $import: default_disabled_quantizers
+'@ | Set-Content $recipe
+        $plan = (Import-HFModel $Qwen35 -WarningAction SilentlyContinue | Set-QuantConfig -RecipePath $recipe).Plan
+        $plan.RecipeName | Should -Be 'nvfp4_experts_only-kv_fp8_cast'
+        $plan.QuantizedCount | Should -Be 4
+        $plan.QuantAlgo | Should -Be 'NVFP4'
+        $plan.KvCache.Mode | Should -Be 'Fp8Cast'
+        # -KvCache overrides the file's KV unit.
+        (Import-HFModel $Qwen35 -WarningAction SilentlyContinue | Set-QuantConfig -RecipePath $recipe -KvCache None).Plan.KvCache.Mode | Should -Be 'None'
+    }
+
+    It 'refuses a recipe that calibrates with another algorithm than max' {
+        $recipe = Join-Path $TestDrive 'mse.yaml'
+        "quantize:`n  algorithm: {method: mse}`n  quant_cfg:`n    - `$import: configs/ptq/units/w4_nvfp4`n" | Set-Content $recipe
+        Import-HFModel $Llama | Set-QuantConfig -RecipePath $recipe -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'UnsupportedCalibrationAlgorithm,*'
+        $errs[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $errs[0].Exception.Path | Should -Be $recipe
+    }
+}
+
 Describe 'Get-QuantPlan' {
     BeforeAll { $script:Model = Import-HFModel $Qwen35 -WarningAction SilentlyContinue | Set-QuantConfig }
 
