@@ -1,6 +1,6 @@
 # Help for Set-QuantConfig; see _Template.psd1 for the format and build/New-ModuleHelp.ps1 for how it is checked.
 @{
-    Synopsis     = 'Plans which modules of a model become NVFP4, with a ModelOpt recipe.'
+    Synopsis     = 'Plans which modules become NVFP4 or FP8, and the KV cache, from a recipe.'
 
     Description  = @'
 Set-QuantConfig applies a quantization recipe to every quantizer of a model from Import-HFModel, attaches the resulting
@@ -13,6 +13,10 @@ ordered list of entries; each entry's fnmatch pattern is tried against every qua
 (<module>.weight_quantizer, <module>.input_quantizer, and the per-expert quantizers of fused experts), and later
 entries win. Every preset ends with ModelOpt's default-disabled list (lm_head, routers and expert gates, vision towers,
 MTP heads, linear-attention convolutions, ...), and embeddings, norms and routers are never quantized.
+
+A recipe may mix formats as ModelOpt's do: NVFP4 weights with NVFP4 activations (W4A4) or none (W4A16_NVFP4), and FP8
+per-tensor weights with FP8 activations; a plan with several formats is MIXED_PRECISION. It also decides the KV cache
+(ModelOpt's '*[kv]_bmm_quantizer' quantizers of each softmax-attention layer), which -KvCache overrides.
 
 -Include and -Exclude add module-name patterns after the recipe: -Include quantizes more modules, -Exclude keeps
 modules in the source dtype and is applied last, so it wins over everything.
@@ -33,15 +37,28 @@ Set-QuantConfig again on a model re-plans it.
 The built-in recipe to apply. NVFP4_DEFAULT quantizes the weights and activations (W4A4) of every eligible Linear and
 expert; NVFP4_MLP_ONLY only the MLP and expert projections; NVFP4_EXPERTS_ONLY only the MoE experts; NVFP4_OMLP_ONLY
 the attention output projections and the MLPs; W4A16_NVFP4 the weights of every eligible module, with activations left
-unquantized (no calibration needed). Presets are the ones ModelOpt defines, with its default-disabled list. Press Tab
-to complete the names; case does not matter.
+unquantized (no calibration needed). Two more reproduce NVIDIA's published Qwen3.5/3.6 checkpoints:
+NVFP4_EXPERTS_ONLY_KV_FP8_CAST (nvidia/Qwen3.5-397B-A17B-NVFP4: W4A4 NVFP4 on the routed experts only, FP8 KV cache)
+and W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST (nvidia/Qwen3.6-35B-A3B-NVFP4, MIXED_PRECISION: NVFP4 weights on the MLPs, shared
+and routed experts and lm_head, FP8 weights and activations on self-attention q/k/v/o and linear-attention
+in_proj_qkv, in_proj_z and out_proj, FP8 KV cache, MTP and vision unquantized). Presets are the ones ModelOpt defines,
+with its default-disabled list. Press Tab to complete the names; case does not matter.
 '@
         RecipePath     = @'
 A recipe file in ModelOpt's quant_cfg format (.yaml, .yml or .json): the list form (- quantizer_name, enable, cfg with
 num_bits and block_sizes, optional parent_class), the older mapping form, a whole ModelOpt recipe with a quantize or
 quant_cfg section, and ModelOpt's $import of units (resolved beside the file, or from the built-in copies of
-base_disable_all, default_disabled_quantizers and the nvfp4 numerics). The file's algorithm (default max) is kept with
-the plan. Relative paths are resolved against the current location.
+base_disable_all, default_disabled_quantizers, the nvfp4 and fp8 numerics, the kv_fp8 and kv_fp8_cast units and
+ModelOpt's Qwen3.5 w4a16_nvfp4-fp8_attn-kv_fp8_cast quant_cfg). ModelOpt's two-document unit form (an imports header,
+---, then the list) and its recipe form (imports, metadata, quantize with algorithm and quant_cfg) load unchanged. The
+file's algorithm (default max) is kept with the plan. Relative paths are resolved against the current location.
+'@
+        KvCache        = @'
+The KV cache, applied after the recipe and -Include/-Exclude: None (unquantized), Fp8Cast (FP8 with the amax pinned to
+448, no k/v scales written, engines use scale 1.0: ModelOpt's default kv_fp8_cast) or Fp8Scaled (FP8 with a k_scale
+and v_scale per attention layer, amax / 448 from calibration: ModelOpt's kv_fp8). Without it the recipe decides (its
+'*[kv]_bmm_quantizer' entries). Only softmax-attention layers of the language model have a KV cache; linear-attention
+layers, the MTP head and the vision tower do not. -Include and -Exclude never change the KV cache.
 '@
         Include        = @'
 Module-name patterns (fnmatch: * matches across dots, case-sensitive), for example '*.self_attn.o_proj', whose modules
@@ -106,6 +123,21 @@ and activations (W4A4).
 '@
         }
         @{
+            Title   = 'NVIDIA''s Qwen3.6-35B-A3B-NVFP4 recipe, with calibrated KV scales'
+            Code    = @'
+$model = Import-HFModel ./ckpt |
+    Set-QuantConfig -Preset W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST -KvCache Fp8Scaled
+$model.Plan.Summary
+$model | Get-QuantPlan -KvCache
+'@
+            Remarks = @'
+MIXED_PRECISION: NVFP4 weights on the MLPs, experts and lm_head, FP8 on the attention projections (on a Qwen3.5/3.6
+checkpoint also on the large linear-attention projections, as nvidia/Qwen3.6-35B-A3B-NVFP4 has them). -KvCache
+Fp8Scaled replaces the preset's FP8 cast KV cache with one whose k/v scales come from calibration; Get-QuantPlan
+-KvCache lists the attention layers that have a KV cache.
+'@
+        }
+        @{
             Title   = 'Use a ModelOpt recipe file'
             Code    = @'
 @"
@@ -128,6 +160,10 @@ scales) for the MoE experts only. Since no input quantizer is enabled, the plan 
     Notes        = @'
 Errors are non-terminating, one per model. Error ids: UnknownPreset, RecipeFileNotFound, RecipeInvalid,
 RecipeImportNotFound, QuantizerWithoutFormat, UnsupportedQuantizerFormat, PlanQuantizesNothing,
+Fp8WithoutInputQuantizer (FP8 weights need FP8 inputs), FusedExpertsFormatsMixed (the experts of one fused container in
+different formats), UnsupportedKvCacheFormat (a KV-cache quantizer that is not FP8 per tensor), KvCacheModesMixed (some
+KV-cache quantizers cast, others scaled), UnsupportedCalibrationAlgorithm (a recipe file that calibrates with
+anything but max, such as mse or awq_lite),
 MergedLayerPartiallyQuantized (the recipe quantizes only some shards of a layer vLLM loads as one, such as q/k/v,
 gate/up or linear_attn.in_proj_qkv + in_proj_z, or gives them different formats; the message names the layer and the
 -Include/-Exclude patterns that decide all its shards alike).

@@ -6,7 +6,7 @@ using ModelOptPS.Engine.Quantization;
 namespace ModelOptPS.Cmdlets;
 
 /// <summary>
-/// <para type="synopsis">Decides, with a ModelOpt-compatible recipe, which modules of a model become NVFP4.</para>
+/// <para type="synopsis">Decides, with a ModelOpt-compatible recipe, which modules of a model become NVFP4 or FP8, and the KV cache.</para>
 /// <para type="description">Applies a preset, or a recipe file in ModelOpt's quant_cfg format (JSON or YAML), plus
 /// optional -Include/-Exclude module patterns, to every quantizer of the model, and attaches the resulting plan to the
 /// model, which flows on down the pipeline. Get-QuantPlan shows the decision for each module and the recipe entry

@@ -19,6 +19,8 @@ Describe 'Set-QuantConfig' {
         @{ Preset = 'NVFP4_MLP_ONLY'; Count = 16; Algo = 'NVFP4' }
         @{ Preset = 'NVFP4_EXPERTS_ONLY'; Count = 4; Algo = 'NVFP4' }
         @{ Preset = 'W4A16_NVFP4'; Count = 29; Algo = 'W4A16_NVFP4' }
+        @{ Preset = 'NVFP4_EXPERTS_ONLY_KV_FP8_CAST'; Count = 4; Algo = 'NVFP4' }
+        @{ Preset = 'W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST'; Count = 30; Algo = 'MIXED_PRECISION' }
     ) {
         $plan = (Import-HFModel $Qwen35 -WarningAction SilentlyContinue | Set-QuantConfig -Preset $Preset).Plan
         $plan.QuantizedCount | Should -Be $Count
@@ -28,9 +30,47 @@ Describe 'Set-QuantConfig' {
     It 'completes preset names with Tab' {
         $line = 'Set-QuantConfig -Preset NVFP4_E'
         $completion = TabExpansion2 -inputScript $line -cursorColumn $line.Length
-        $completion.CompletionMatches.CompletionText | Should -Be @('NVFP4_EXPERTS_ONLY')
+        $completion.CompletionMatches.CompletionText | Should -Be @('NVFP4_EXPERTS_ONLY', 'NVFP4_EXPERTS_ONLY_KV_FP8_CAST')
         $line = 'Set-QuantConfig -Preset '
-        (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.Count | Should -Be 5
+        (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.Count | Should -Be 7
+    }
+
+    It 'completes the NVIDIA-style presets with what they do' {
+        $line = 'Set-QuantConfig -Preset W4A16_NVFP4_'
+        $match = (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches
+        $match.CompletionText | Should -Be 'W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST'
+        $match.ToolTip | Should -Match 'MIXED_PRECISION'
+        $match.ToolTip | Should -Match 'Qwen3\.6-35B-A3B-NVFP4'
+        $line = 'Set-QuantConfig -Preset nvfp4_experts_only_'
+        $match = (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches
+        $match.CompletionText | Should -Be 'NVFP4_EXPERTS_ONLY_KV_FP8_CAST'
+        $match.ToolTip | Should -Match 'FP8 KV cache'
+    }
+
+    It 'sets the KV cache with -KvCache <Mode>' -ForEach @(
+        @{ Mode = 'None'; Algo = $null; Calibrated = $false }
+        @{ Mode = 'Fp8Cast'; Algo = 'FP8'; Calibrated = $false }
+        @{ Mode = 'Fp8Scaled'; Algo = 'FP8'; Calibrated = $true }
+    ) {
+        $plan = (Import-HFModel $Qwen35 -WarningAction SilentlyContinue | Set-QuantConfig -Preset W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST -KvCache $Mode).Plan
+        $plan.KvCache.Mode | Should -Be $Mode
+        $plan.KvCache.QuantAlgo | Should -Be $Algo
+        $plan.CalibratedQuantizers -contains 'model.language_model.layers.3.self_attn.k_bmm_quantizer' | Should -Be $Calibrated
+        $plan.QuantAlgo | Should -Be 'MIXED_PRECISION'
+    }
+
+    It 'refuses a -KvCache value that is not a mode' {
+        $err = $null
+        try { Import-HFModel $Llama | Set-QuantConfig -KvCache Nvfp4 -ErrorAction Stop } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -BeLike '*,ModelOptPS.Cmdlets.SetQuantConfigCommand'
+        $err.Exception.Message | Should -Match 'None, Fp8Cast, Fp8Scaled'
+    }
+
+    It 'says why an experts-only preset quantizes nothing on a dense model' {
+        Import-HFModel $Llama | Set-QuantConfig -Preset NVFP4_EXPERTS_ONLY_KV_FP8_CAST -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'PlanQuantizesNothing,*'
+        $errs[0].Exception.Message | Should -Match "'\*\.experts\.\*weight_quantizer'"
+        $errs[0].Exception.Message | Should -Match 'only its KV cache would be quantized'
     }
 
     It 'refuses an unknown preset' {
@@ -85,6 +125,52 @@ quant_cfg:
     }
 }
 
+Describe 'Set-QuantConfig with ModelOpt recipe files' {
+    It 'loads a ModelOpt recipe (imports, metadata, quantize) through the built-in units' {
+        $recipe = Join-Path $TestDrive 'nvfp4_experts_only-kv_fp8_cast.yaml'
+        @'
+imports:
+  base_disable_all: configs/ptq/units/base_disable_all
+  default_disabled_quantizers: configs/ptq/units/default_disabled_quantizers
+  nvfp4: configs/numerics/nvfp4
+  kv_fp8_cast: configs/ptq/units/kv_fp8_cast
+
+metadata:
+  recipe_type: ptq
+quantize:
+  algorithm:
+    method: max
+    layerwise: {enable: false}
+  quant_cfg:
+    - $import: base_disable_all
+    - quantizer_name: '*.experts.*weight_quantizer'
+      cfg:
+        $import: nvfp4
+    - quantizer_name: '*.experts.*input_quantizer'
+      cfg:
+        $import: nvfp4
+    - $import: kv_fp8_cast
+    - $import: default_disabled_quantizers
+'@ | Set-Content $recipe
+        $plan = (Import-HFModel $Qwen35 -WarningAction SilentlyContinue | Set-QuantConfig -RecipePath $recipe).Plan
+        $plan.RecipeName | Should -Be 'nvfp4_experts_only-kv_fp8_cast'
+        $plan.QuantizedCount | Should -Be 4
+        $plan.QuantAlgo | Should -Be 'NVFP4'
+        $plan.KvCache.Mode | Should -Be 'Fp8Cast'
+        # -KvCache overrides the file's KV unit.
+        (Import-HFModel $Qwen35 -WarningAction SilentlyContinue | Set-QuantConfig -RecipePath $recipe -KvCache None).Plan.KvCache.Mode | Should -Be 'None'
+    }
+
+    It 'refuses a recipe that calibrates with another algorithm than max' {
+        $recipe = Join-Path $TestDrive 'mse.yaml'
+        "quantize:`n  algorithm: {method: mse}`n  quant_cfg:`n    - `$import: configs/ptq/units/w4_nvfp4`n" | Set-Content $recipe
+        Import-HFModel $Llama | Set-QuantConfig -RecipePath $recipe -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'UnsupportedCalibrationAlgorithm,*'
+        $errs[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $errs[0].Exception.Path | Should -Be $recipe
+    }
+}
+
 Describe 'Get-QuantPlan' {
     BeforeAll { $script:Model = Import-HFModel $Qwen35 -WarningAction SilentlyContinue | Set-QuantConfig }
 
@@ -107,6 +193,41 @@ Describe 'Get-QuantPlan' {
     It 'renders a table with the entry column' {
         $text = $Model | Get-QuantPlan -Name 'lm_head' | Out-String
         $text | Should -Match "#\d+ '\*lm_head\*' \[default-disabled\]"
+    }
+
+    It 'lists the FP8 decisions and the KV cache of a mixed-precision plan' {
+        $mixed = Import-HFModel $Qwen35 -WarningAction SilentlyContinue | Set-QuantConfig -Preset W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST
+        $fp8 = @($mixed | Get-QuantPlan -Decision Fp8)
+        $fp8.Count | Should -Be 13
+        ($fp8.Name | Where-Object { $_ -like '*.self_attn.*' }).Count | Should -Be 4
+        ($mixed | Get-QuantPlan -Decision Fp8 -Name '*in_proj_qkv' | Out-String -Width 300) | Should -Match "Fp8\s+#\d+ '\*linear_attn\.in_proj_qkv\*weight_quantizer' \[preset W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST\]"
+
+        $kv = @($mixed | Get-QuantPlan -KvCache)
+        $kv.Count | Should -Be 1
+        $kv[0] | Should -BeOfType ([ModelOptPS.Engine.Quantization.KvCacheLayer])
+        $kv[0].Attention | Should -Be 'model.language_model.layers.3.self_attn'
+        $kv[0].Mode | Should -Be 'Fp8Cast'
+        $kv[0].KeyScaleName | Should -Be 'model.language_model.layers.3.self_attn.k_proj.k_scale'
+        $kv[0].Reason | Should -Match 'k and v enabled by #\d+'
+        ($kv | Out-String -Width 300) | Should -Match "model\.language_model\.layers\.3\.self_attn\s+Fp8Cast\s+#\d+ '\*\[kv\]_bmm_quantizer' \[preset W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST\]"
+        @($mixed | Get-QuantPlan -KvCache -Name '*.layers.0.*').Count | Should -Be 0
+
+        # The plan itself: its algorithm, formats and KV cache in one view, and in the model's one-line summary.
+        $text = $mixed.Plan | Out-String -Width 300
+        $text | Should -Match 'QuantAlgo\s+: MIXED_PRECISION'
+        $text | Should -Match 'Formats\s+: FP8, W4A16_NVFP4'
+        $text | Should -Match 'KvCache\s+: KV cache FP8 \(cast, no scales\) in 1 attention layer'
+        $text | Should -Match 'Calibration\s+: needed for 13 quantizer'
+        ($mixed | Out-String -Width 300) | Should -Match 'Plan\s+: W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST: 30 of \d+ modules quantized \(MIXED_PRECISION\), KV cache FP8'
+    }
+
+    It 'lists the KV cache as unquantized when the recipe leaves it alone' {
+        $kv = @($Model | Get-QuantPlan -KvCache)
+        $kv.Count | Should -Be 1
+        $kv[0].Mode | Should -Be 'None'
+        $err = $null
+        try { $Model | Get-QuantPlan -KvCache -Decision Fp8 -ErrorAction Stop } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -BeLike 'AmbiguousParameterSet,*'
     }
 
     It 'says to run Set-QuantConfig when there is no plan' {

@@ -21,6 +21,18 @@ public sealed record KvCacheLayer(string Attention, QuantizerState Key, Quantize
 {
     public bool Enabled => Key.Enabled || Value.Enabled;
 
+    /// <summary>This layer's KV cache: None when neither quantizer is enabled, else cast or scaled by its (enabled) quantizers' format.</summary>
+    public KvCacheMode Mode => ModeOf(Key.Enabled ? Key : Value);
+
+    /// <summary>What one KV quantizer does: nothing, a cast (<c>use_constant_amax</c>), or scaling by its amax.</summary>
+    internal static KvCacheMode ModeOf(QuantizerState quantizer) =>
+        !quantizer.Enabled ? KvCacheMode.None : quantizer.Format?.UseConstantAmax == true ? KvCacheMode.Fp8Cast : KvCacheMode.Fp8Scaled;
+
+    /// <summary>Why, for each quantizer: the recipe entry that decided it.</summary>
+    public string Reason => Key.DecidedBy == Value.DecidedBy && Key.Enabled == Value.Enabled
+        ? $"k and v {Key.Explain()}"
+        : $"k {Key.Explain()}; v {Value.Explain()}";
+
     /// <summary>Where ModelOpt's export writes the key scale (<c>k_bmm_quantizer._amax</c> renamed).</summary>
     public string KeyScaleName => $"{Attention}.k_proj.k_scale";
 
@@ -99,7 +111,7 @@ public sealed class KvCachePlan
                     "(ModelOpt's kv_fp8 and kv_fp8_cast: num_bits e4m3, per tensor). A pattern such as '*self_attn*' reaches the KV " +
                     $"quantizers too: follow it with '{Presets.KvCachePattern}' disabled (or FP8), or pass -KvCache.", model.Path);
         }
-        var modes = enabled.Select(q => q.Format!.UseConstantAmax ? KvCacheMode.Fp8Cast : KvCacheMode.Fp8Scaled).Distinct().ToList();
+        var modes = enabled.Select(KvCacheLayer.ModeOf).Distinct().ToList();
         if (modes.Count > 1)
             throw new ModelOptException(QuantizationErrorIds.KvCacheModesMixed, ErrorKind.InvalidArgument,
                 $"Recipe '{recipe.Name}' casts some KV-cache quantizers (use_constant_amax) and scales others (e.g. " +

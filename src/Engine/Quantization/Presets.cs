@@ -37,7 +37,7 @@ public static class Presets
     public static IReadOnlyList<string> DefaultDisabledPatterns { get; } =
     [
         "*block_sparse_moe.gate*", "*linear_attn.conv1d*", "*linear_attn.in_proj_a*", "*linear_attn.in_proj_b*",
-        "*lm_head*", "*mixer.conv1d*", "*self_attention.conv1d*", "*mlp.gate.*", "*mlp.shared_expert_gate.*",
+        "*lm_head*", "*mixer.conv1d*", "*mlp.gate.*", "*mlp.shared_expert_gate.*",
         "*output_layer*", "*proj_out.*", "*router*", "mtp.*", "output.*", "*embed_vision*", "*vision_tower*",
         "*visual*", "*vision_model*", "*multi_modal_projector*",
     ];

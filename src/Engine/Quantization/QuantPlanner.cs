@@ -22,10 +22,19 @@ public static class QuantPlanner
         var plan = new QuantPlan(recipe, modules, kvCache, warnings, unused);
         if (plan.QuantizedCount == 0 && !allowEmpty)
             throw new ModelOptException("PlanQuantizesNothing", ErrorKind.InvalidOperation,
-                $"Recipe '{recipe.Name}' quantizes no module of '{model.Name}': the export would be a copy of the source with a " +
-                "quantization config that lies. Check the patterns (Get-QuantPlan shows which entry decided each module), " +
-                "or pass -AllowEmptyPlan if this is intended.", model.Path);
+                $"Recipe '{recipe.Name}' quantizes no module of '{model.Name}'{WhyNothing(plan)}: the export would be a copy of the " +
+                "source with a quantization config that lies. Check the patterns (Get-QuantPlan shows which entry decided each " +
+                "module), or pass -AllowEmptyPlan if this is intended.", model.Path);
         return plan;
+    }
+
+    /// <summary>The enabling entries that found nothing to quantize (say, experts-only patterns on a dense model), and a KV cache quantized alone.</summary>
+    private static string WhyNothing(QuantPlan plan)
+    {
+        var unmatched = plan.UnusedEntries.Where(e => e.Enables && e.Target == PatternTarget.Quantizer && !e.Pattern.Contains("_bmm_quantizer", StringComparison.Ordinal))
+            .Select(e => $"'{e.Pattern}'").Distinct().ToList();
+        return (unmatched.Count > 0 ? $" (its enabling entries {string.Join(", ", unmatched)} match no quantizer of this model)" : "") +
+               (plan.KvCache.Mode != KvCacheMode.None ? "; only its KV cache would be quantized" : "");
     }
 
     private static ModulePlan PlanModule(ModelModule module, QuantRecipe recipe, ISet<int> matched)
@@ -101,13 +110,16 @@ public static class QuantPlanner
     {
         if (!weight.Enabled) return (QuantDecision.Unquantized, weight.Explain());
         var weightFormat = CheckFormat(module, weight);
+        // The export scales a weight by its own max |w|; a pinned weight amax would be a different checkpoint than ModelOpt's.
+        if (weightFormat.PinnedAmax is not null)
+            throw Unsupported(module, weight, "a weight's amax is its own max |w|; constant_amax and use_constant_amax pin input and KV-cache quantizers");
         if (weightFormat.IsFp8PerTensor)
         {
             if (!input.Enabled)
                 throw new ModelOptException(QuantizationErrorIds.Fp8WithoutInputQuantizer, ErrorKind.InvalidArgument,
                     $"Quantizer '{weight.Name}' is FP8 ({weight.Explain()}) but '{input.Name}' is disabled ({input.Explain()}): ModelOpt would write " +
                     "FP8 weights without an input_scale, which the engines' FP8 path cannot load. Enable the input quantizer with FP8 too.", module.Name);
-            if (!CheckFormat(module, input).IsFp8PerTensor)
+            if (!CheckInputFormat(module, input).IsFp8PerTensor)
                 throw Unsupported(module, input, "with FP8 weights the input quantizer must be FP8 per tensor too");
             return (QuantDecision.Fp8, $"{weight.Explain()} (FP8)");
         }
@@ -115,7 +127,7 @@ public static class QuantPlanner
         if (inFeatures % BlockSize != 0)
             return (QuantDecision.Unquantizable, $"{weight.Explain()}, but its input dimension {inFeatures} is not a multiple of {BlockSize}");
         if (!input.Enabled) return (QuantDecision.W4A16Nvfp4, $"{weight.Explain()}; inputs not quantized");
-        if (!CheckFormat(module, input).IsNvfp4)
+        if (!CheckInputFormat(module, input).IsNvfp4)
             throw Unsupported(module, input, "with NVFP4 weights the input quantizer must be NVFP4 too, or disabled (W4A16_NVFP4); W4A8 is not exported");
         return (QuantDecision.Nvfp4, weight.Explain());
     }
@@ -123,6 +135,19 @@ public static class QuantPlanner
     private static QuantizerFormat CheckFormat(ModelModule module, QuantizerState state) =>
         state.Format ?? throw new ModelOptException(QuantizationErrorIds.QuantizerWithoutFormat, ErrorKind.InvalidArgument,
             $"Quantizer '{state.Name}' is enabled by {state.DecidedBy} but no entry gave it a format (cfg); add a cfg with NVFP4 or FP8 numerics.", module.Name);
+
+    /// <summary>
+    /// An enabled input quantizer's format. <c>use_constant_amax</c> is ModelOpt's KV-cache cast: on an input quantizer its
+    /// export writes no <c>input_scale</c> (the quantizer has no <c>_amax</c>), a layer the engines cannot load.
+    /// </summary>
+    private static QuantizerFormat CheckInputFormat(ModelModule module, QuantizerState input)
+    {
+        var format = CheckFormat(module, input);
+        if (format.UseConstantAmax)
+            throw Unsupported(module, input, "use_constant_amax is for KV-cache quantizers (ModelOpt exports no input_scale for an input quantizer " +
+                                             "with it); pin an input's amax with constant_amax instead");
+        return format;
+    }
 
     private static ModelOptException Unsupported(ModelModule module, QuantizerState state, string rule) =>
         new(QuantizationErrorIds.UnsupportedQuantizerFormat, ErrorKind.InvalidArgument,

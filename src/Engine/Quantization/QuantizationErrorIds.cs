@@ -23,4 +23,7 @@ public static class QuantizationErrorIds
 
     /// <summary>The experts of one fused container planned in different formats, which one quantized_layers entry cannot describe.</summary>
     public const string FusedExpertsFormatsMixed = nameof(FusedExpertsFormatsMixed);
+
+    /// <summary>A recipe file names a calibration algorithm other than max (mse, awq_lite, …), which ModelOptPS does not implement.</summary>
+    public const string UnsupportedCalibrationAlgorithm = nameof(UnsupportedCalibrationAlgorithm);
 }

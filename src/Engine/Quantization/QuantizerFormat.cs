@@ -28,10 +28,13 @@ public sealed record QuantizerFormat(string NumBits, int? BlockSize, string? Sca
     /// <summary><c>constant_amax</c>: amax pinned to this value for calibration and export.</summary>
     public float? ConstantAmax { get; init; }
 
-    public bool IsNvfp4 => NumBits == "e2m1" && BlockSize == 16 && ScaleBits == "e4m3";
+    /// <summary>Block sizes on axes other than the last (<c>-2: 128</c> of 2-D blockwise FP8), as written; null when none.</summary>
+    public string? OtherBlockAxes { get; init; }
+
+    public bool IsNvfp4 => NumBits == "e2m1" && BlockSize == 16 && ScaleBits == "e4m3" && OtherBlockAxes is null;
 
     /// <summary>FP8 E4M3 with one scale per tensor: no blocks, no axis (ModelOpt's <c>QUANTIZATION_FP8</c>).</summary>
-    public bool IsFp8PerTensor => NumBits == "e4m3" && BlockSize is null && Axis is null;
+    public bool IsFp8PerTensor => NumBits == "e4m3" && BlockSize is null && OtherBlockAxes is null && Axis is null;
 
     /// <summary>The amax the quantizer is pinned to, or null when calibration measures it.</summary>
     public float? PinnedAmax => ConstantAmax ?? (UseConstantAmax && NumBits == "e4m3" ? ModelOptPS.Engine.Numerics.E4M3.MaxValue : null);
@@ -52,7 +55,7 @@ public sealed record QuantizerFormat(string NumBits, int? BlockSize, string? Sca
         ? $"NVFP4 (e2m1, block 16, e4m3 scales, {BlockType ?? "dynamic"})"
         : IsFp8PerTensor
             ? "FP8 (e4m3, per tensor)"
-            : $"num_bits {NumBits}" + (BlockSize is { } b ? $", block {b}" : "") + (ScaleBits is { } s ? $", {s} scales" : "") + (Axis is { } a ? $", axis {a}" : ""))
+            : $"num_bits {NumBits}" + (BlockSize is { } b ? $", block {b}" : "") + (OtherBlockAxes is { } o ? $", blocks {o}" : "") + (ScaleBits is { } s ? $", {s} scales" : "") + (Axis is { } a ? $", axis {a}" : ""))
         + (PinnedAmax is { } p ? $", amax pinned to {p.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : "");
 
     /// <summary>Reads a cfg object; returns null with a reason when it does not describe a quantizer format.</summary>
@@ -66,7 +69,7 @@ public sealed record QuantizerFormat(string NumBits, int? BlockSize, string? Sca
             return null;
         }
         int? blockSize = null;
-        string? scaleBits = null, blockType = null;
+        string? scaleBits = null, blockType = null, otherBlockAxes = null;
         int? axis = null;
         if (cfg["axis"] is { } axisNode)
         {
@@ -104,7 +107,8 @@ public sealed record QuantizerFormat(string NumBits, int? BlockSize, string? Sca
                         blockSize = Integer(value) is { } n and > 0 and <= int.MaxValue ? (int)n : null;
                         break;
                     default:
-                        if (int.TryParse(key, out _)) problem = $"block_sizes on axis {key} (only the last axis, -1, is NVFP4)";
+                        // Another axis makes it a 2-D block format, which neither NVFP4 nor FP8 per tensor is.
+                        if (int.TryParse(key, out _)) otherBlockAxes = (otherBlockAxes is null ? "" : otherBlockAxes + ", ") + $"{key}: {value?.ToJsonString()}";
                         break;
                 }
             }
@@ -116,7 +120,7 @@ public sealed record QuantizerFormat(string NumBits, int? BlockSize, string? Sca
         }
         return new QuantizerFormat(numBits, blockSize, scaleBits, blockType)
         {
-            Axis = axis, UseConstantAmax = useConstantAmax, ConstantAmax = constantAmax,
+            Axis = axis, UseConstantAmax = useConstantAmax, ConstantAmax = constantAmax, OtherBlockAxes = otherBlockAxes,
         };
     }
 

@@ -25,4 +25,7 @@ public sealed record QuantizerState(Quantizer Quantizer, bool Enabled, Quantizer
     public string Explain() => DecidedBy is null
         ? "no recipe entry matched"
         : $"{(Enabled ? "enabled" : "disabled")} by {DecidedBy}";
+
+    /// <summary>The name and what decided it, so list views of plan rows read as sentences rather than record dumps.</summary>
+    public override string ToString() => $"{Name}: {Explain()}";
 }

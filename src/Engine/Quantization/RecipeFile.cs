@@ -58,6 +58,11 @@ public static class RecipeFile
         };
         if (quantCfg is null)
             throw context.Invalid("has no quant_cfg");
+        // Another algorithm (mse, awq_lite, smoothquant, …) gives other scales: calibrating it with max would be a silent difference.
+        if (!string.Equals(algorithm, "max", StringComparison.OrdinalIgnoreCase))
+            throw new ModelOptException(QuantizationErrorIds.UnsupportedCalibrationAlgorithm, ErrorKind.InvalidArgument,
+                $"The recipe file '{path}' calibrates with '{algorithm}'; ModelOptPS implements max calibration only (ModelOpt's " +
+                "default), and scales from another algorithm differ. Use the recipe's max variant, or set algorithm: max.", path);
         var drafts = Entries(quantCfg, context, depth: 0).ToList();
         return QuantRecipe.Build(Path.GetFileNameWithoutExtension(path), drafts, algorithm);
     }

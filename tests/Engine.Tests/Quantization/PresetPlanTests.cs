@@ -130,16 +130,20 @@ public class PresetPlanTests : IClassFixture<FamilyModels>
     private static QuantDecision Decision(QuantPlan plan, string module) => plan.Modules.Single(m => m.Name == module).Decision;
 }
 
-/// <summary>One imported checkpoint per family, shared by the plan tests.</summary>
+/// <summary>One imported checkpoint per family (the generated ones and the dense Qwen3.5), shared by the plan tests.</summary>
 public sealed class FamilyModels : IDisposable
 {
     private readonly TempFolder _tmp = new();
     private readonly Dictionary<string, HFModel> _models = [];
 
+    /// <summary>Every family a model is loaded for: <see cref="TinyCheckpoints.Families"/> and <see cref="DenseQwen3_5.Family"/>.</summary>
+    public static IReadOnlyList<string> All { get; } = [.. TinyCheckpoints.Families, DenseQwen3_5.Family];
+
     public FamilyModels()
     {
         foreach (var family in TinyCheckpoints.Families)
             _models[family] = ModelImporter.Import(TinyCheckpoints.Write(family, _tmp.Combine(family)));
+        _models[DenseQwen3_5.Family] = ModelImporter.Import(DenseQwen3_5.Recipe().Write(_tmp.Combine(DenseQwen3_5.Family)));
     }
 
     public HFModel this[string family] => _models[family];
