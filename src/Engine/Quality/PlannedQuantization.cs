@@ -1,4 +1,3 @@
-using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Export;
 using ModelOptPS.Engine.Model;
 using ModelOptPS.Engine.Numerics;
@@ -93,22 +92,4 @@ internal sealed class PlannedQuantization : IQuantizedForm
     /// </summary>
     private static string Fp8WeightQuantizer(WeightUnit unit) =>
         WeightUnits.IsSplit(unit.Module) && unit.Role is "gate_proj" or "up_proj" ? $"{unit.Source.Name}[{unit.Expert}]" : unit.OutputPrefix;
-
-    /// <summary>Activation amax per quantizer: the recipe's pinned amax, else the calibration statistics.</summary>
-    private sealed class ActivationAmaxes(HFModel model, QuantPlan plan)
-    {
-        private readonly Dictionary<string, float> _pinned = plan.Modules
-            .SelectMany(m => m.Quantizers.Concat(m.ExpertUnits.Select(u => u.Input)))
-            .Concat(plan.KvCache.Layers.SelectMany(l => new[] { l.Key, l.Value }))
-            .Where(q => q.Format?.PinnedAmax is not null)
-            .DistinctBy(q => q.Name)
-            .ToDictionary(q => q.Name, q => q.Format!.PinnedAmax!.Value, StringComparer.Ordinal);
-
-        public float Of(string quantizer) =>
-            _pinned.TryGetValue(quantizer, out float pinned) ? pinned
-            : model.Statistics?.InputAmax.TryGetValue(quantizer, out float measured) == true ? measured
-            : throw new ModelOptException("InputAmaxMissing", ErrorKind.InvalidData,
-                $"No calibrated amax for '{quantizer}'; without it its FP8 scale cannot be derived. Run Invoke-Calibration on data that reaches it.",
-                model.Path);
-    }
 }

@@ -103,6 +103,24 @@ public sealed class Fp8QualityTests : IDisposable
     }
 
     [Fact]
+    public void AnFp8ExpertNoTokenReachedTakesTheLargestInputAmaxOfItsSiblings()
+    {
+        using var model = Import("qwen3_moe");
+        Plan(model, Fp8On("*mlp.experts*"));
+        const string container = "model.layers.1.mlp.experts.", idle = container + "5.down_proj.input_quantizer";
+        var amax = model.Statistics!.InputAmax.Where(kv => kv.Key != idle).ToDictionary(kv => kv.Key, kv => kv.Value);
+        model.Statistics = new CalibrationStatistics(amax);
+        var siblings = amax.Where(kv => kv.Key.StartsWith(container, StringComparison.Ordinal) && kv.Key.EndsWith(".down_proj.input_quantizer", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(siblings);
+
+        var form = new PlannedQuantization(model, model.Plan!, default);
+        Assert.Equal(new Fp8Activations(Fp8.ActivationScale(siblings.Max(kv => kv.Value), idle)), form.Activation(idle));
+        // A calibrated expert keeps its own (ModelOpt fills only the missing ones).
+        var (calibrated, own) = siblings[0];
+        Assert.Equal(new Fp8Activations(Fp8.ActivationScale(own, calibrated)), form.Activation(calibrated));
+    }
+
+    [Fact]
     public void Fp8ActivationsStayWithinE4M3sRoundingAndSaturateAt448Scales()
     {
         const float scale = 0.037f;
