@@ -12,7 +12,8 @@ namespace ModelOptPS.Engine.Quality;
 /// quantization with the values the export would write: NVFP4 units with the shared group amax and input scales of
 /// <see cref="ScaleGroups"/>; FP8 units each with its own amax (a fused expert's gate and up halves with the amax of
 /// their one <c>gate_up_proj</c> weight quantizer), dequantized from the very bytes <see cref="Fp8.Quantize"/> exports,
-/// and <c>input_scale</c> = amax / 448 of their own input quantizer; the KV cache as engines read it: FP8 with the
+/// and <c>input_scale</c> = amax / 448 of their own input quantizer (pinned, or calibrated; a layer's experts share the
+/// max); the KV cache as engines read it: FP8 with the
 /// written <c>k_scale</c>/<c>v_scale</c>, or 1.0 where none is written (cast mode, layers the recipe left out).
 /// </summary>
 internal sealed class PlannedQuantization : IQuantizedForm
@@ -26,18 +27,21 @@ internal sealed class PlannedQuantization : IQuantizedForm
     {
         var units = WeightUnits.From(model, plan);
         _scales = ScaleGroups.Compute(model, units, cancellationToken);
-        var amax = new ActivationAmaxes(model, plan);
+        var amaxes = ActivationAmaxes.Of(plan, model.Statistics);
         foreach (var unit in units.Where(u => u.IsQuantized))
         {
             // The runner names fused experts by their 3-D parameter, Linears by module.
             string key = unit.Expert is not null && WeightUnits.IsSplit(unit.Module) ? unit.Source.Name : unit.Module.Name;
             if (!_units.TryGetValue(key, out var list)) _units[key] = list = [];
             list.Add((unit, unit.ByteOffset / DTypes.SizeOf(unit.DType)));
-            if (unit.InputQuantizer is not { } q) continue;
-            if (unit.Decision == QuantDecision.Nvfp4)
+            if (unit.Decision == QuantDecision.Nvfp4 && unit.InputQuantizer is { } q)
                 _activations[q] = new Nvfp4Activations(GlobalScale.InputScale(_scales.InputAmax(unit), unit.OutputPrefix));
-            else if (unit.Decision == QuantDecision.Fp8)
-                _activations[q] = new Fp8Activations(Fp8.ActivationScale(amax.Of(q), q));
+        }
+        foreach (var group in units.Where(u => u.Decision == QuantDecision.Fp8 && u.InputQuantizer is not null).GroupBy(Fp8InputScale))
+        {
+            var quantizers = group.Select(u => u.InputQuantizer!).Distinct().ToList();
+            float max = amaxes.Max(quantizers, model.Path);
+            foreach (var q in quantizers) _activations[q] = new Fp8Activations(Fp8.ActivationScale(max, q));
         }
         foreach (var group in units.Where(u => u.Decision == QuantDecision.Fp8).GroupBy(Fp8WeightQuantizer))
         {
@@ -56,7 +60,7 @@ internal sealed class PlannedQuantization : IQuantizedForm
                 foreach (var q in new[] { layer.Key, layer.Value })
                 {
                     bool written = plan.KvCache.Mode == KvCacheMode.Fp8Scaled && q.Enabled;
-                    _activations[q.Name] = new Fp8Activations(written ? Fp8.ActivationScale(amax.Of(q.Name), q.Name) : 1f);
+                    _activations[q.Name] = new Fp8Activations(written ? Fp8.ActivationScale(amaxes.Max([q.Name], model.Path), q.Name) : 1f);
                 }
             }
         }
@@ -90,6 +94,14 @@ internal sealed class PlannedQuantization : IQuantizedForm
     /// The FP8 weight quantizer a unit is quantized by: its own Linear's, or for a fused expert's gate and up halves the
     /// one <c>gate_up_proj_weight_quantizers.e</c> over both (FP8 groups are not unified at export; FP8-FACTS.md).
     /// </summary>
+    /// <summary>
+    /// The units that share one FP8 <c>input_scale</c>: a Linear alone (FP8 groups are not unified), the experts of a layer
+    /// together per gate/up and down, whatever their layout (the export's rule, after ModelOpt's
+    /// <c>set_expert_quantizer_amax</c>; vLLM's FP8 MoE keeps the max of the experts' input scales anyway).
+    /// </summary>
+    private static string Fp8InputScale(WeightUnit unit) =>
+        unit.ExpertsContainer is { } container ? $"{container}|{(unit.Role == "down_proj" ? "down" : "gate_up")}" : unit.OutputPrefix;
+
     private static string Fp8WeightQuantizer(WeightUnit unit) =>
         WeightUnits.IsSplit(unit.Module) && unit.Role is "gate_proj" or "up_proj" ? $"{unit.Source.Name}[{unit.Expert}]" : unit.OutputPrefix;
 }

@@ -103,21 +103,25 @@ public sealed class Fp8QualityTests : IDisposable
     }
 
     [Fact]
-    public void AnFp8ExpertNoTokenReachedTakesTheLargestInputAmaxOfItsSiblings()
+    public void Fp8ExpertsOfALayerShareTheirLargestInputAmax_AnIdleOneIncluded()
     {
         using var model = Import("qwen3_moe");
         Plan(model, Fp8On("*mlp.experts*"));
         const string container = "model.layers.1.mlp.experts.", idle = container + "5.down_proj.input_quantizer";
         var amax = model.Statistics!.InputAmax.Where(kv => kv.Key != idle).ToDictionary(kv => kv.Key, kv => kv.Value);
         model.Statistics = new CalibrationStatistics(amax);
-        var siblings = amax.Where(kv => kv.Key.StartsWith(container, StringComparison.Ordinal) && kv.Key.EndsWith(".down_proj.input_quantizer", StringComparison.Ordinal)).ToList();
-        Assert.NotEmpty(siblings);
+        var down = amax.Where(kv => kv.Key.StartsWith(container, StringComparison.Ordinal) && kv.Key.EndsWith(".down_proj.input_quantizer", StringComparison.Ordinal)).ToList();
+        var gate = amax.Where(kv => kv.Key.StartsWith(container, StringComparison.Ordinal) && kv.Key.EndsWith(".gate_proj.input_quantizer", StringComparison.Ordinal)).ToList();
+        Assert.True(down.Count > 1 && down.Select(kv => kv.Value).Distinct().Count() > 1, "the experts' down inputs were not measured apart");
 
         var form = new PlannedQuantization(model, model.Plan!, default);
-        Assert.Equal(new Fp8Activations(Fp8.ActivationScale(siblings.Max(kv => kv.Value), idle)), form.Activation(idle));
-        // A calibrated expert keeps its own (ModelOpt fills only the missing ones).
-        var (calibrated, own) = siblings[0];
-        Assert.Equal(new Fp8Activations(Fp8.ActivationScale(own, calibrated)), form.Activation(calibrated));
+        var shared = new Fp8Activations(Fp8.ActivationScale(down.Max(kv => kv.Value), idle));
+        Assert.Equal(shared, form.Activation(idle));
+        Assert.All(down, kv => Assert.Equal(shared, form.Activation(kv.Key)));
+        // gate/up inputs are another scale, shared by gate and up of every expert of the layer.
+        var gateUp = new Fp8Activations(Fp8.ActivationScale(gate.Max(kv => kv.Value), idle));
+        Assert.Equal(gateUp, form.Activation(container + "0.up_proj.input_quantizer"));
+        Assert.NotEqual(shared, gateUp);
     }
 
     [Fact]
