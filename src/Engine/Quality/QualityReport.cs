@@ -28,6 +28,6 @@ public sealed class QualityReport
     public double PerplexityIncrease => QuantizedPerplexity / ReferencePerplexity - 1;
 
     public override string ToString() =>
-        $"{Scheme}: perplexity {ReferencePerplexity:F3} -> {QuantizedPerplexity:F3} ({PerplexityIncrease:+0.0%;-0.0%}), " +
+        $"{Scheme}: perplexity {ReferencePerplexity:F3} -> {QuantizedPerplexity:F3} ({PerplexityIncrease:+0.0%;-0.0%;0.0%}), " +
         $"KL {MeanKl:F4} nats, top-1 agreement {Top1Agreement:P1} over {Positions} tokens";
 }

@@ -6,6 +6,7 @@ using ModelOptPS.Engine.Model;
 using ModelOptPS.Engine.Numerics;
 using ModelOptPS.Engine.Quantization;
 using ModelOptPS.Engine.Tests.Execution.Reference;
+using ModelOptPS.Engine.Tests.Verification;
 using ModelOptPS.Engine.Verification;
 using ModelOptPS.Fixtures;
 
@@ -110,6 +111,22 @@ public class CalibratorTests : IDisposable
         // Keys and values differ (keys are normed and rotated), so neither was observed in the other's place.
         var first = kvCache[0][..kvCache[0].LastIndexOf('.')];
         Assert.NotEqual(statistics.InputAmax[first + ".k_bmm_quantizer"], statistics.InputAmax[first + ".v_bmm_quantizer"]);
+    }
+
+    [Fact]
+    public void AKvCacheThatSawOnlyZerosIsWarnedAboutAsSuch()
+    {
+        string folder = TinyCheckpoints.Write("llama", _tmp.Combine("llama-zero-v"));
+        new CheckpointEditor(folder).Tensor("model.layers.1.self_attn.v_proj.weight", t => t with { Data = new byte[t.Data.Length] });
+        using var model = ModelImporter.Import(folder);
+        model.Plan = QuantPlanner.Plan(model, Presets.Get("W4A16_NVFP4").WithKvCache(KvCacheMode.Fp8Scaled));
+        var (statistics, report) = Calibrator.Run(model, Small);
+
+        Assert.Equal(0f, statistics.InputAmax["model.layers.1.self_attn.v_bmm_quantizer"]);
+        var warning = Assert.Single(report.Warnings, w => w.Contains("_bmm_quantizer", StringComparison.Ordinal));
+        Assert.StartsWith("1 KV-cache quantizer(s) measured only zeros", warning);
+        Assert.Contains("model.layers.1.self_attn.v_bmm_quantizer", warning);
+        Assert.DoesNotContain(report.Warnings, w => w.Contains("module input(s)", StringComparison.Ordinal));
     }
 
     private static void WidenBf16(Engine.Checkpoint.TensorRef tensor, float[] destination)
