@@ -32,7 +32,7 @@ $plan | Where-Object { -not $_.IsQuantized } |
 
 Write-Section 'Invoke-Calibration (built-in corpus, training split)'
 $model = $model | Invoke-Calibration -NumSamples 32 -SequenceLength 256 -ReportVariable calibration
-"{0} tokens in {1:F1} s ({2:F0} tokens/s); {3} input quantizers calibrated" -f $calibration.Tokens, $calibration.Duration.TotalSeconds, $calibration.TokensPerSecond, $calibration.QuantizersCalibrated
+"{0} tokens in {1:F1} s ({2:F0} tokens/s); {3} quantizers calibrated" -f $calibration.Tokens, $calibration.Duration.TotalSeconds, $calibration.TokensPerSecond, $calibration.QuantizersCalibrated
 $calibration.ExpertCoverage | Format-Table Experts, @{ n = 'Min'; e = 'Min' }, Median, Max, @{ n = 'Idle experts'; e = { $_.Idle.Count } } -AutoSize
 
 Write-Section "Export-Nvfp4 $out"

@@ -1,6 +1,6 @@
 # Help for Measure-QuantQuality; see _Template.psd1 for the format and build/New-ModuleHelp.ps1 for how it is checked.
 @{
-    Synopsis     = 'Measures how much quality NVFP4 costs a model on held-out text.'
+    Synopsis     = 'Measures how much quality quantization (NVFP4, FP8, an FP8 KV cache) costs a model on held-out text.'
 
     Description  = @'
 Measure-QuantQuality runs a model and its NVFP4 form on the same held-out text and reports:
@@ -11,7 +11,10 @@ Measure-QuantQuality runs a model and its NVFP4 form on the same held-out text a
 
 The NVFP4 form is computed the way an NVFP4 inference engine computes it: dequantized NVFP4 weights (the exact bytes
 Export-Nvfp4 writes), and for W4A4 activations quantized per token and 16-element block against the calibrated input
-scale; W4A16 keeps activations unquantized.
+scale; W4A16 keeps activations unquantized. FP8 modules (MIXED_PRECISION recipes) compute with their dequantized FP8
+weights and activations quantized per tensor against their input_scale, as vLLM does; an FP8 KV cache quantizes every
+attention layer's keys (after RoPE) and values with its k_scale/v_scale, or 1.0 where none is written (-KvCache
+Fp8Cast).
 
 Give it either a model from Set-QuantConfig (and Invoke-Calibration for W4A4), to measure before exporting, or an
 exported folder with -Path and its source with -Reference: then the weights and input scales are read back from the
@@ -39,7 +42,8 @@ same inputs and seed always give the same numbers.
 
     Outputs      = @{
         'ModelOptPS.Engine.Quality.QualityReport' = @'
-Model, Quantized (where the NVFP4 form came from), Scheme (W4A4 or W4A16), Data, Sequences, Positions,
+Model, Quantized (where the quantized form came from), Scheme (the formats in ModelOpt's terms: NVFP4, W4A16_NVFP4,
+FP8, or MIXED_PRECISION (FP8, W4A16_NVFP4), with + FP8 KV for an FP8 KV cache), Data, Sequences, Positions,
 ReferencePerplexity, QuantizedPerplexity, PerplexityIncrease, MeanKl, Top1Agreement and Duration.
 '@
     }

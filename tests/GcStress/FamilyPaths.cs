@@ -16,7 +16,7 @@ namespace ModelOptPS.GcStress;
 /// <summary>
 /// One family's torch paths on its tiny checkpoint: a forward pass (ModelRunner), calibration (Calibrator, as
 /// Invoke-Calibration runs it) and quality measurement (QualityMeasurer, as Measure-QuantQuality runs it) of the planned
-/// and the exported NVFP4 forms. Each run returns a fingerprint of its results; every path is deterministic, so a run
+/// and the exported NVFP4 forms, and of a planned FP8 + NVFP4 mix with a calibrated FP8 KV cache. Each run returns a fingerprint of its results; every path is deterministic, so a run
 /// whose fingerprint differs from the first computed something wrong (e.g. read a freed Scalar that held other bits).
 /// </summary>
 internal sealed class FamilyPaths : IDisposable
@@ -26,12 +26,14 @@ internal sealed class FamilyPaths : IDisposable
     private static readonly QualityOptions Quality = new() { Sequences = new SequenceOptions { NumSamples = 2, SequenceLength = 24, Seed = 9 } };
 
     private readonly HFModel _model;
+    private readonly HFModel _mixed;
     private readonly string _export;
 
-    private FamilyPaths(string family, HFModel model, string export)
+    private FamilyPaths(string family, HFModel model, HFModel mixed, string export)
     {
         Family = family;
         _model = model;
+        _mixed = mixed;
         _export = export;
     }
 
@@ -44,7 +46,11 @@ internal sealed class FamilyPaths : IDisposable
         model.Plan = QuantPlanner.Plan(model, Presets.Get("NVFP4_DEFAULT"));
         model.Statistics = Calibrator.Run(model, Calibration).Statistics;
         string export = CheckpointExporter.Export(model, Path.Combine(root, family + "-nvfp4"), new ExportOptions()).Path;
-        return new FamilyPaths(family, model, export);
+        // Calibration measures every Linear input and KV cache whatever the plan, so the same statistics serve the mix.
+        var mixed = ModelImporter.Import(model.Path);
+        mixed.Plan = QuantPlanner.Plan(mixed, Presets.Get("W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST").WithKvCache(KvCacheMode.Fp8Scaled));
+        mixed.Statistics = model.Statistics;
+        return new FamilyPaths(family, model, mixed, export);
     }
 
     /// <summary>Runs every path once; the fingerprint names each path's result.</summary>
@@ -54,6 +60,7 @@ internal sealed class FamilyPaths : IDisposable
         ("calibration", Calibrate()),
         ("planned quality", Describe(QualityMeasurer.MeasurePlanned(_model, Quality))),
         ("exported quality", Describe(QualityMeasurer.MeasureExport(_model, _export, Quality))),
+        ("planned FP8 mix and KV cache quality", Describe(QualityMeasurer.MeasurePlanned(_mixed, Quality))),
     ];
 
     private string Forward()
@@ -75,5 +82,9 @@ internal sealed class FamilyPaths : IDisposable
     private static string Describe(QualityReport r) => string.Join(",", new[] { r.ReferencePerplexity, r.QuantizedPerplexity, r.MeanKl, r.Top1Agreement }
         .Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
 
-    public void Dispose() => _model.Dispose();
+    public void Dispose()
+    {
+        _mixed.Dispose();
+        _model.Dispose();
+    }
 }

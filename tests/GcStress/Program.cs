@@ -69,7 +69,7 @@ string? RealPaths()
                 }
             }
         }
-        Console.WriteLine($"real: {runs} runs of forward, calibration, planned and exported quality over {ForwardFamilies.Names.Count} families ({string.Join(", ", ForwardFamilies.Names)})");
+        Console.WriteLine($"real: {runs} runs of forward, calibration, planned (NVFP4; FP8 mix with KV cache) and exported quality over {ForwardFamilies.Names.Count} families ({string.Join(", ", ForwardFamilies.Names)})");
         return null;
     }
     finally

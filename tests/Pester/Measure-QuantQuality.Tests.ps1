@@ -10,7 +10,7 @@ Describe 'Measure-QuantQuality' {
         $model = Import-HFModel $Source | Set-QuantConfig | Invoke-Calibration -NumSamples 4 -SequenceLength 32 -WarningAction SilentlyContinue
         $planned = $model | Measure-QuantQuality @Small
         $planned | Should -BeOfType ([ModelOptPS.Engine.Quality.QualityReport])
-        $planned.Scheme | Should -Be 'W4A4'
+        $planned.Scheme | Should -Be 'NVFP4'
         $planned.MeanKl | Should -BeGreaterThan 0
         $readBack = $model | Export-Nvfp4 (Join-Path $TestDrive 'out') | Measure-QuantQuality @Small
         $readBack.Quantized | Should -Match 'dequantized from disk'

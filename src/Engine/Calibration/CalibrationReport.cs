@@ -11,7 +11,7 @@ public sealed class CalibrationReport
     public required bool AllExperts { get; init; }
     public required TimeSpan Duration { get; init; }
 
-    /// <summary>Input quantizers that got an amax.</summary>
+    /// <summary>Quantizers (Linear inputs and KV cache) that got an amax.</summary>
     public required int QuantizersCalibrated { get; init; }
 
     /// <summary>Per MoE layer, tokens per expert (routed, not the -AllExperts extra passes).</summary>
@@ -25,6 +25,6 @@ public sealed class CalibrationReport
     public int IdleExperts => ExpertCoverage.Sum(c => c.Idle.Length);
 
     public override string ToString() =>
-        $"{Tokens} tokens ({Samples} x {SequenceLength}) in {Duration.TotalSeconds:F1} s, {QuantizersCalibrated} input quantizers" +
+        $"{Tokens} tokens ({Samples} x {SequenceLength}) in {Duration.TotalSeconds:F1} s, {QuantizersCalibrated} quantizers" +
         (ExpertCoverage.Count > 0 ? $", {IdleExperts} idle experts in {ExpertCoverage.Count} MoE layers" : "");
 }

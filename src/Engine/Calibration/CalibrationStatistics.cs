@@ -2,9 +2,11 @@ namespace ModelOptPS.Engine.Calibration;
 
 /// <summary>
 /// What calibration measured: for every input quantizer (keyed by its ModelOpt name, e.g.
-/// <c>model.layers.0.self_attn.q_proj.input_quantizer</c> or <c>…mlp.experts.gate_up_proj_input_quantizer</c>), the
-/// running max of |x| over all calibration tokens in the unquantized model; and, for MoE layers, how many tokens each
-/// expert saw. Export derives <c>input_scale = amax / 2688</c> from it, after sharing amax across fused groups.
+/// <c>model.layers.0.self_attn.q_proj.input_quantizer</c> or <c>…mlp.experts.gate_up_proj_input_quantizer</c>) and
+/// every KV-cache quantizer (<c>model.layers.0.self_attn.k_bmm_quantizer</c>, <c>…v_bmm_quantizer</c>), the running max
+/// of |x| over all calibration tokens in the unquantized model; and, for MoE layers, how many tokens each expert saw.
+/// Export derives <c>input_scale</c> (NVFP4 amax / 2688 after sharing amax across fused groups, FP8 amax / 448) and the
+/// KV cache's <c>k_scale</c>/<c>v_scale</c> (amax / 448) from it.
 /// </summary>
 public sealed class CalibrationStatistics
 {
@@ -17,7 +19,7 @@ public sealed class CalibrationStatistics
         Source = source;
     }
 
-    /// <summary>Input quantizer name to max |x| seen at its input.</summary>
+    /// <summary>Quantizer name (Linear inputs and KV cache) to max |x| seen there.</summary>
     public IReadOnlyDictionary<string, float> InputAmax { get; }
 
     /// <summary>Experts container name (e.g. <c>model.layers.3.mlp.experts</c>) to tokens routed to each expert.</summary>

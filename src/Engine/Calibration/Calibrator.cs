@@ -8,7 +8,8 @@ namespace ModelOptPS.Engine.Calibration;
 
 /// <summary>
 /// Max calibration as ModelOpt does it: run representative text through the unquantized model, layer by layer from
-/// the memory-mapped checkpoint, and record the largest |x| at the input of every Linear. Returns the statistics
+/// the memory-mapped checkpoint, and record the largest |x| at the input of every Linear and of every attention block's
+/// KV cache (its k_bmm_quantizer and v_bmm_quantizer). Returns the statistics
 /// without touching the model, so a cancelled run leaves it as it was.
 /// </summary>
 public static class Calibrator
@@ -41,10 +42,16 @@ public static class Calibrator
         foreach (var c in coverage.Where(c => c.Idle.Length > 0))
             warnings.Add($"{c.Experts}: {c.Idle.Length} of {c.TokensPerExpert.Length} experts saw no calibration token (they get the layer's shared input scale; use more data or -AllExperts)");
         var uncalibrated = plan.CalibratedQuantizers.Where(q => !(amax.TryGetValue(q, out float a) && a > 0)).ToList();
-        var outsideExperts = uncalibrated.Where(q => !q.Contains(".experts.", StringComparison.Ordinal)).ToList();
+        var kvCache = plan.KvCache.CalibratedQuantizers.Select(q => q.Name).ToHashSet(StringComparer.Ordinal);
+        var outsideExperts = uncalibrated.Where(q => !kvCache.Contains(q) && !q.Contains(".experts.", StringComparison.Ordinal)).ToList();
         if (outsideExperts.Count > 0)
             warnings.Add($"{outsideExperts.Count} quantized module input(s) got no calibration data (modules calibration does not run, e.g. under mtp. or the vision tower): " +
-                         $"{string.Join(", ", outsideExperts.Take(5))}{(outsideExperts.Count > 5 ? ", …" : "")}; export will refuse them");
+                         $"{List(outsideExperts)}; export will refuse them");
+        // Every attention block runs, so a KV quantizer without an amax saw only zeros (e.g. a zeroed k_proj/v_proj).
+        var zeroKvCache = uncalibrated.Where(kvCache.Contains).ToList();
+        if (zeroKvCache.Count > 0)
+            warnings.Add($"{zeroKvCache.Count} KV-cache quantizer(s) measured only zeros, so their k/v scale would be 0: {List(zeroKvCache)}; " +
+                         "export will refuse them (pin their amax with constant_amax, or use the cast mode, -KvCache Fp8Cast)");
 
         var statistics = new CalibrationStatistics(amax, collector.TokensPerExpert, tokens, $"max calibration on {dataDescription}");
         var report = new CalibrationReport
@@ -55,6 +62,8 @@ public static class Calibrator
         };
         return (statistics, report);
     }
+
+    private static string List(IReadOnlyList<string> names) => string.Join(", ", names.Take(5)) + (names.Count > 5 ? ", …" : "");
 
     /// <summary>Experts container name to expert count, for fused and per-expert layouts.</summary>
     private static Dictionary<string, int> ExpertCounts(HFModel model)

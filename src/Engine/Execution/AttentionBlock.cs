@@ -7,9 +7,10 @@ internal sealed record AttentionWeights(LinearWeights Q, LinearWeights K, Linear
 
 /// <summary>
 /// GQA softmax attention over one sequence (architectures.md §1.4, §4.2): q/k/v projections (one shared input), the
-/// output gate split off q_proj, per-head q/k RMSNorm before RoPE, causal attention, gate, o_proj.
+/// output gate split off q_proj, per-head q/k RMSNorm before RoPE, the KV cache (keys and values as cached, observed and
+/// possibly fake-quantized at <paramref name="cache"/>), causal attention, gate, o_proj.
 /// </summary>
-internal sealed class AttentionBlock(AttentionShape shape, AttentionWeights weights, RotaryEmbedding rope) : ISequenceMixer
+internal sealed class AttentionBlock(AttentionShape shape, AttentionWeights weights, KvCacheSite cache, RotaryEmbedding rope) : ISequenceMixer
 {
     public Tensor Forward(ForwardContext context, Tensor x)
     {
@@ -35,7 +36,8 @@ internal sealed class AttentionBlock(AttentionShape shape, AttentionWeights weig
         if (weights.KNorm is not null) k = RmsNorm.Apply(k, weights.KNorm, shape.Eps, shape.QkNormStyle);
         var (cos, sin) = rope.Table(length, x.dtype, x.device);
         q = rope.Apply(q, cos, sin);
-        k = rope.Apply(k, cos, sin);
+        k = context.Quantizer(cache.KeyQuantizer, rope.Apply(k, cos, sin));
+        v = context.Quantizer(cache.ValueQuantizer, v);
 
         Tensor output = CausalAttention.Apply(q, k, v, shape.SlidingWindow);
         if (gate is not null) output = output.mul(gate.sigmoid());

@@ -55,6 +55,6 @@ internal sealed record AttentionBlueprint(string Prefix, AttentionShape Shape, I
             loader.Linear(owner, Prefix + "o_proj"),
             loader.Has(Prefix + "q_norm.weight") ? loader.Parameter(owner, Prefix + "q_norm.weight") : null,
             loader.Has(Prefix + "k_norm.weight") ? loader.Parameter(owner, Prefix + "k_norm.weight") : null);
-        return new AttentionBlock(Shape, weights, rope);
+        return new AttentionBlock(Shape, weights, new KvCacheSite(Prefix.TrimEnd('.')), rope);
     }
 }

@@ -6,7 +6,7 @@ namespace ModelOptPS.Engine.Execution;
 /// <summary>
 /// What every block needs while it runs: the observer, the activation transform, the all-experts switch, and where
 /// the run is (for errors). Every Linear goes through <see cref="Linear"/> or <see cref="Input"/>, which is where inputs
-/// are checked for NaN/Inf, observed, and transformed.
+/// are checked for NaN/Inf, observed, and transformed; keys and values go through <see cref="Quantizer"/> as cached.
 /// </summary>
 internal sealed class ForwardContext(string checkpointFolder, IActivationObserver? observer, ActivationTransform? transform, bool allExperts)
 {
@@ -34,10 +34,17 @@ internal sealed class ForwardContext(string checkpointFolder, IActivationObserve
     /// <paramref name="x"/> itself unless an activation transform replaces it. For inputs shared by several Linears
     /// (q/k/v, gate/up), call <see cref="CheckFinite"/> once and this per Linear.
     /// </summary>
-    public Tensor Input(LinearSite site, Tensor x)
+    public Tensor Input(LinearSite site, Tensor x) => Quantizer(site.InputQuantizer, x);
+
+    /// <summary>
+    /// Passes <paramref name="x"/> through the quantizer named <paramref name="quantizerName"/> (a Linear's input, or an
+    /// attention block's <c>k_bmm_quantizer</c>/<c>v_bmm_quantizer</c>): the observer sees it, the transform may replace
+    /// it. Without either, <paramref name="x"/> itself at no cost.
+    /// </summary>
+    public Tensor Quantizer(string quantizerName, Tensor x)
     {
-        observer?.ObserveInput(site.InputQuantizer, x);
-        return transform?.Invoke(site.InputQuantizer, x) ?? x;
+        observer?.ObserveInput(quantizerName, x);
+        return transform?.Invoke(quantizerName, x) ?? x;
     }
 
     public void ObserveRouting(string expertsContainer, Tensor expertIndices) =>

@@ -4,9 +4,10 @@ namespace ModelOptPS.Engine.Execution;
 
 /// <summary>
 /// Sees what a calibrator needs while <see cref="ModelRunner"/> runs the model: the exact input of every Linear (the
-/// tensor its input quantizer would see) and the experts each token was routed to. Tensors are valid only during the
+/// tensor its input quantizer would see), the keys and values every attention block caches, and the experts each token
+/// was routed to. Tensors are valid only during the
 /// call (the runner frees them afterwards): reduce them (e.g. <c>abs().amax()</c>) or clone them, never keep them.
-/// Tensors are in the runner's compute dtype, on its device; rows are tokens, the last dimension the Linear's in-features.
+/// Tensors are in the runner's compute dtype, on its device; rows are tokens, the last dimension a Linear's in-features.
 /// </summary>
 public interface IActivationObserver
 {
@@ -15,7 +16,9 @@ public interface IActivationObserver
     /// (q/k/v each under its own name with the same tensor; per-expert Linears as
     /// <c>&lt;experts&gt;.&lt;e&gt;.gate_proj.input_quantizer</c>), or for fused experts the tokens gathered for one
     /// expert under the shared <c>&lt;experts&gt;.gate_up_proj_input_quantizer</c> / <c>down_proj_input_quantizer</c>
-    /// (called once per expert that runs).
+    /// (called once per expert that runs). Also the KV cache of every softmax-attention block, under its KV quantizers'
+    /// names <c>&lt;attention&gt;.k_bmm_quantizer</c> (keys after norm and RoPE) and <c>&lt;attention&gt;.v_bmm_quantizer</c>
+    /// (values as projected), as [tokens, KV heads, head dim] per sequence.
     /// </summary>
     void ObserveInput(string inputQuantizerName, Tensor input);
 

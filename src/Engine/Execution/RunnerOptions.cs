@@ -39,9 +39,9 @@ public sealed record RunnerOptions
     public WeightTransform? WeightTransform { get; init; }
 
     /// <summary>
-    /// Called with every Linear input after the observer saw it, under the same names as
-    /// <see cref="IActivationObserver.ObserveInput"/>; returns the tensor the Linear multiplies. Tensors it creates are
-    /// freed by the runner.
+    /// Called with every Linear input, and every attention block's keys and values as cached, after the observer saw
+    /// them, under the same names as <see cref="IActivationObserver.ObserveInput"/>; returns the tensor the Linear
+    /// multiplies (the attention reads). Tensors it creates are freed by the runner.
     /// </summary>
     public ActivationTransform? ActivationTransform { get; init; }
 

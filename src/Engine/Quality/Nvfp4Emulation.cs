@@ -19,20 +19,9 @@ internal static class Nvfp4Emulation
     {
         long cols = x.shape[^1];
         int rows = checked((int)(x.numel() / cols));
-        var values = x.to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
+        var values = FloatTensors.Values(x);
         FakeQuantizeInPlace(values, rows, (int)cols, globalScale);
-        return ToTensor(values, x.shape, x);
-    }
-
-    /// <summary>
-    /// A torch-owned copy of <paramref name="values"/> shaped and typed like <paramref name="like"/>. Copying matters:
-    /// a tensor over a managed array inherits its alignment, and BLAS kernels round differently for differently
-    /// aligned inputs, which made repeated measurements differ in the last bits.
-    /// </summary>
-    public static Tensor ToTensor(float[] values, long[] shape, Tensor like)
-    {
-        using var wrapped = tensor(values, shape, dtype: ScalarType.Float32);
-        return wrapped.to(like.dtype, like.device, copy: true);
+        return FloatTensors.ToTensor(values, x.shape, x);
     }
 
     public static void FakeQuantizeInPlace(float[] values, int rows, int cols, float globalScale)

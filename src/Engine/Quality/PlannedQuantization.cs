@@ -8,20 +8,26 @@ using static TorchSharp.torch;
 namespace ModelOptPS.Engine.Quality;
 
 /// <summary>
-/// The quantized form a plan and its calibration statistics define, before anything is exported: the same weight
-/// units, shared group amax and input scales the export would write (<see cref="WeightUnits"/>, <see cref="ScaleGroups"/>),
-/// applied as fake quantization.
+/// The quantized form a plan and its calibration statistics define, before anything is exported, applied as fake
+/// quantization with the values the export would write: NVFP4 units with the shared group amax and input scales of
+/// <see cref="ScaleGroups"/>; FP8 units each with its own amax (a fused expert's gate and up halves with the amax of
+/// their one <c>gate_up_proj</c> weight quantizer), dequantized from the very bytes <see cref="Fp8.Quantize"/> exports,
+/// and <c>input_scale</c> = amax / 448 of their own input quantizer (pinned, or calibrated; a layer's experts share the
+/// max); the KV cache as engines read it: FP8 with the
+/// written <c>k_scale</c>/<c>v_scale</c>, or 1.0 where none is written (cast mode, layers the recipe left out).
 /// </summary>
 internal sealed class PlannedQuantization : IQuantizedForm
 {
     private readonly Dictionary<string, List<(WeightUnit Unit, long ElementOffset)>> _units = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, float> _inputScales = new(StringComparer.Ordinal);
+    private readonly Dictionary<WeightUnit, float> _fp8Amax = [];
+    private readonly Dictionary<string, ActivationQuantizer> _activations = new(StringComparer.Ordinal);
     private readonly ScaleGroups _scales;
 
     public PlannedQuantization(HFModel model, QuantPlan plan, CancellationToken cancellationToken)
     {
         var units = WeightUnits.From(model, plan);
         _scales = ScaleGroups.Compute(model, units, cancellationToken);
+        var amaxes = ActivationAmaxes.Of(plan, model.Statistics);
         foreach (var unit in units.Where(u => u.IsQuantized))
         {
             // The runner names fused experts by their 3-D parameter, Linears by module.
@@ -29,9 +35,36 @@ internal sealed class PlannedQuantization : IQuantizedForm
             if (!_units.TryGetValue(key, out var list)) _units[key] = list = [];
             list.Add((unit, unit.ByteOffset / DTypes.SizeOf(unit.DType)));
             if (unit.Decision == QuantDecision.Nvfp4 && unit.InputQuantizer is { } q)
-                _inputScales[q] = GlobalScale.InputScale(_scales.InputAmax(unit), unit.OutputPrefix);
+                _activations[q] = new Nvfp4Activations(GlobalScale.InputScale(_scales.InputAmax(unit), unit.OutputPrefix));
         }
-        Scheme = plan.NeedsCalibration ? "W4A4" : "W4A16";
+        foreach (var group in units.Where(u => u.Decision == QuantDecision.Fp8 && u.InputQuantizer is not null).GroupBy(Fp8InputScale))
+        {
+            var quantizers = group.Select(u => u.InputQuantizer!).Distinct().ToList();
+            float max = amaxes.Max(quantizers, model.Path);
+            foreach (var q in quantizers) _activations[q] = new Fp8Activations(Fp8.ActivationScale(max, q));
+        }
+        foreach (var group in units.Where(u => u.Decision == QuantDecision.Fp8).GroupBy(Fp8WeightQuantizer))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            float max = group.Max(u =>
+            {
+                using var bytes = u.Read();
+                return Amax.ComputeFinite(u.OutputPrefix + ".weight", bytes.Span, u.DType);
+            });
+            foreach (var u in group) _fp8Amax[u] = max;
+        }
+        if (plan.KvCache.Mode != KvCacheMode.None)
+        {
+            foreach (var layer in plan.KvCache.Layers)
+            {
+                foreach (var q in new[] { layer.Key, layer.Value })
+                {
+                    bool written = plan.KvCache.Mode == KvCacheMode.Fp8Scaled && q.Enabled;
+                    _activations[q.Name] = new Fp8Activations(written ? Fp8.ActivationScale(amaxes.Max([q.Name], model.Path), q.Name) : 1f);
+                }
+            }
+        }
+        Scheme = QuantScheme.Describe(plan.Formats, plan.KvCache.Mode != KvCacheMode.None);
         Description = $"plan '{plan.RecipeName}' with {(model.Statistics is null ? "no activation statistics" : model.Statistics.Source)} (fake quantization)";
     }
 
@@ -43,14 +76,32 @@ internal sealed class PlannedQuantization : IQuantizedForm
     {
         if (!_units.TryGetValue(weightName, out var units)) return weight;
         WeightArrays.Length(weightName, weight.shape); // units lie inside the weight, so their offsets and lengths fit an int too
-        var values = weight.to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
+        var values = FloatTensors.Values(weight);
         foreach (var (unit, offset) in units)
         {
-            Nvfp4.FakeQuantizeInPlace(unit.OutputPrefix, values.AsSpan((int)offset, unit.Rows * unit.Cols), unit.Rows, unit.Cols,
-                new Nvfp4Options { GlobalAmax = _scales.WeightAmax(unit) });
+            var part = values.AsSpan((int)offset, unit.Rows * unit.Cols);
+            if (unit.Decision == QuantDecision.Fp8)
+                Fp8.FakeQuantizeWeightInPlace(unit.OutputPrefix + ".weight", part, unit.DType, unit.Rows, unit.Cols, new Fp8Options { Amax = _fp8Amax[unit] });
+            else
+                Nvfp4.FakeQuantizeInPlace(unit.OutputPrefix, part, unit.Rows, unit.Cols, new Nvfp4Options { GlobalAmax = _scales.WeightAmax(unit) });
         }
-        return Nvfp4Emulation.ToTensor(values, weight.shape, weight);
+        return FloatTensors.ToTensor(values, weight.shape, weight);
     }
 
-    public float? InputScale(string inputQuantizerName) => _inputScales.TryGetValue(inputQuantizerName, out float s) ? s : null;
+    public ActivationQuantizer? Activation(string quantizerName) => _activations.GetValueOrDefault(quantizerName);
+
+    /// <summary>
+    /// The FP8 weight quantizer a unit is quantized by: its own Linear's, or for a fused expert's gate and up halves the
+    /// one <c>gate_up_proj_weight_quantizers.e</c> over both (FP8 groups are not unified at export; FP8-FACTS.md).
+    /// </summary>
+    /// <summary>
+    /// The units that share one FP8 <c>input_scale</c>: a Linear alone (FP8 groups are not unified), the experts of a layer
+    /// together per gate/up and down, whatever their layout (the export's rule, after ModelOpt's
+    /// <c>set_expert_quantizer_amax</c>; vLLM's FP8 MoE keeps the max of the experts' input scales anyway).
+    /// </summary>
+    private static string Fp8InputScale(WeightUnit unit) =>
+        unit.ExpertsContainer is { } container ? $"{container}|{(unit.Role == "down_proj" ? "down" : "gate_up")}" : unit.OutputPrefix;
+
+    private static string Fp8WeightQuantizer(WeightUnit unit) =>
+        WeightUnits.IsSplit(unit.Module) && unit.Role is "gate_proj" or "up_proj" ? $"{unit.Source.Name}[{unit.Expert}]" : unit.OutputPrefix;
 }

@@ -12,9 +12,10 @@ namespace ModelOptPS.Engine.Quality;
 public readonly record struct QualityProgress(int SequencesDone, int Sequences);
 
 /// <summary>
-/// Compares a model with its NVFP4 form on held-out text: perplexity of each, mean KL divergence of the next-token
-/// distributions, top-1 agreement. The quantized form runs as an NVFP4 engine computes it: dequantized NVFP4 weights,
-/// and for W4A4 activations quantized per 16-element block against the calibrated input scale.
+/// Compares a model with its quantized form on held-out text: perplexity of each, mean KL divergence of the next-token
+/// distributions, top-1 agreement. The quantized form runs as an engine computes it: dequantized NVFP4 and FP8 weights,
+/// NVFP4 W4A4 activations quantized per 16-element block against the calibrated input scale, FP8 activations per
+/// tensor against theirs, and an FP8 KV cache (keys and values quantized as cached, with their scales or 1.0).
 /// </summary>
 public static class QualityMeasurer
 {
@@ -30,10 +31,9 @@ public static class QualityMeasurer
         IProgress<QualityProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         using var export = CheckpointReader.Open(exportFolder);
-        if (!export.Tensors.Values.Any(t => t.Info.DType == Safetensors.DType.U8
-                && (t.Name.EndsWith(".weight", StringComparison.Ordinal) || t.Name.EndsWith(".weight_packed", StringComparison.Ordinal))))
+        if (!ExportedQuantization.QuantizedWeights(export).Any())
             throw new ModelOptException("NotAnNvfp4Checkpoint", ErrorKind.InvalidData,
-                $"'{export.Folder}' holds no NVFP4 weights; give the folder Export-Nvfp4 wrote.", export.Folder);
+                $"'{export.Folder}' holds no NVFP4 or FP8 weights; give the folder Export-Nvfp4 wrote.", export.Folder);
         return Measure(source, new ExportedQuantization(export), options, progress, cancellationToken);
     }
 
@@ -50,7 +50,7 @@ public static class QualityMeasurer
         {
             Device = options.Device,
             WeightTransform = form.Weight,
-            ActivationTransform = (name, x) => form.InputScale(name) is { } scale ? Nvfp4Emulation.FakeQuantize(x, scale) : x,
+            ActivationTransform = (name, x) => form.Activation(name)?.FakeQuantize(x) ?? x,
         });
         var metrics = new NextTokenMetrics();
         for (int start = 0; start < sequences.Count; start += group)

@@ -1,10 +1,11 @@
 namespace ModelOptPS.Engine.Quality;
 
-/// <summary>How much quality the NVFP4 form costs on held-out text.</summary>
+/// <summary>How much quality the quantized form (NVFP4, FP8, a mix, an FP8 KV cache) costs on held-out text.</summary>
 public sealed class QualityReport
 {
     public required string Model { get; init; }
     public required string Quantized { get; init; }
+    /// <summary>The formats in ModelOpt's terms, e.g. <c>NVFP4</c>, <c>W4A16_NVFP4</c>, <c>MIXED_PRECISION (FP8, W4A16_NVFP4) + FP8 KV</c>.</summary>
     public required string Scheme { get; init; }
     public required string Data { get; init; }
     public required int Sequences { get; init; }
@@ -27,6 +28,6 @@ public sealed class QualityReport
     public double PerplexityIncrease => QuantizedPerplexity / ReferencePerplexity - 1;
 
     public override string ToString() =>
-        $"{Scheme}: perplexity {ReferencePerplexity:F3} -> {QuantizedPerplexity:F3} ({PerplexityIncrease:+0.0%;-0.0%}), " +
+        $"{Scheme}: perplexity {ReferencePerplexity:F3} -> {QuantizedPerplexity:F3} ({PerplexityIncrease:+0.0%;-0.0%;0.0%}), " +
         $"KL {MeanKl:F4} nats, top-1 agreement {Top1Agreement:P1} over {Positions} tokens";
 }

@@ -5,6 +5,8 @@ using ModelOptPS.Engine.Export;
 using ModelOptPS.Engine.Model;
 using ModelOptPS.Engine.Numerics;
 using ModelOptPS.Engine.Quantization;
+using ModelOptPS.Engine.Tests.Execution.Reference;
+using ModelOptPS.Engine.Tests.Verification;
 using ModelOptPS.Engine.Verification;
 using ModelOptPS.Fixtures;
 
@@ -70,6 +72,61 @@ public class CalibratorTests : IDisposable
         float measured = statistics.InputAmax["model.layers.0.self_attn.q_proj.input_quantizer"];
         Assert.Equal(expected, measured, 1e-4 * expected);
         Assert.Equal(measured, statistics.InputAmax["model.layers.0.self_attn.k_proj.input_quantizer"]);
+    }
+
+    [Theory]
+    [InlineData("qwen3_5_moe")]
+    [InlineData("llama")]
+    public void KvCacheAmaxEqualsTheKeysAndValuesOfTheNaiveModel(string family)
+    {
+        using var model = Planned(family);
+        model.Plan = QuantPlanner.Plan(model, Presets.Get("NVFP4_DEFAULT").WithKvCache(KvCacheMode.Fp8Scaled));
+        var kvCache = model.Plan.KvCache.CalibratedQuantizers.Select(q => q.Name).ToList();
+        Assert.Equal(2 * KvCachePlan.AttentionBlocks(model.Modules).Count(), kvCache.Count);
+        Assert.Subset(model.Plan.CalibratedQuantizers.ToHashSet(), kvCache.ToHashSet());
+        var (statistics, report) = Calibrator.Run(model, Small);
+        Assert.DoesNotContain(report.Warnings, w => w.Contains("_bmm_quantizer", StringComparison.Ordinal));
+
+        // Independent of the forward code: the plain-loop double model's keys after k_norm and RoPE, and its values,
+        // as its attention function receives them, over the same calibration sequences.
+        using var tokenizer = TextTokenizer.Load(model.Path);
+        var sequences = CalibrationSequences.Build(CalibrationDocuments.BuiltIn(CorpusSplit.Train), tokenizer, Small.Sequences);
+        var expected = new Dictionary<string, double>(StringComparer.Ordinal);
+        void Max(string quantizer, double[][] values) =>
+            expected[quantizer] = Math.Max(expected.GetValueOrDefault(quantizer), values.Max(row => row.Max(Math.Abs)));
+        var naive = new NaiveModel(model.Checkpoint)
+        {
+            OnCache = (attention, keys, values) =>
+            {
+                Max(attention + ".k_bmm_quantizer", keys);
+                Max(attention + ".v_bmm_quantizer", values);
+            },
+        };
+        foreach (var sequence in sequences) naive.Logits(sequence);
+        Assert.True(naive.SmallestRoutingMargin > 1e-5, $"top-k margin {naive.SmallestRoutingMargin:E2} is too close to call");
+
+        Assert.Equal(kvCache.Order(StringComparer.Ordinal), expected.Keys.Order(StringComparer.Ordinal));
+        foreach (var quantizer in kvCache)
+            Assert.Equal(expected[quantizer], statistics.InputAmax[quantizer], 1e-5 * expected[quantizer]);
+        // Keys and values differ (keys are normed and rotated), so neither was observed in the other's place.
+        var first = kvCache[0][..kvCache[0].LastIndexOf('.')];
+        Assert.NotEqual(statistics.InputAmax[first + ".k_bmm_quantizer"], statistics.InputAmax[first + ".v_bmm_quantizer"]);
+    }
+
+    [Fact]
+    public void AKvCacheThatSawOnlyZerosIsWarnedAboutAsSuch()
+    {
+        string folder = TinyCheckpoints.Write("llama", _tmp.Combine("llama-zero-v"));
+        new CheckpointEditor(folder).Tensor("model.layers.1.self_attn.v_proj.weight", t => t with { Data = new byte[t.Data.Length] });
+        using var model = ModelImporter.Import(folder);
+        model.Plan = QuantPlanner.Plan(model, Presets.Get("W4A16_NVFP4").WithKvCache(KvCacheMode.Fp8Scaled));
+        var (statistics, report) = Calibrator.Run(model, Small);
+
+        Assert.Equal(0f, statistics.InputAmax["model.layers.1.self_attn.v_bmm_quantizer"]);
+        var warning = Assert.Single(report.Warnings, w => w.Contains("_bmm_quantizer", StringComparison.Ordinal));
+        Assert.StartsWith("1 KV-cache quantizer(s) measured only zeros", warning);
+        Assert.Contains("model.layers.1.self_attn.v_bmm_quantizer", warning);
+        Assert.DoesNotContain(report.Warnings, w => w.Contains("module input(s)", StringComparison.Ordinal));
     }
 
     private static void WidenBf16(Engine.Checkpoint.TensorRef tensor, float[] destination)

@@ -51,7 +51,7 @@ public sealed class AttentionTests : BlockTesting
             Linear("a.v_proj", naive.V, naive.VBias), Linear("a.o_proj", naive.O),
             naive.QNorm is null ? null : TensorData.Of(naive.QNorm), naive.KNorm is null ? null : TensorData.Of(naive.KNorm));
         var shape = new AttentionShape(Heads, KvHeads, HeadDim, gated, gated ? NormStyle.Offset : NormStyle.Standard, 1e-6, null);
-        var block = new AttentionBlock(shape, weights, new RotaryEmbedding(inv.Select(f => (float)f).ToArray()));
+        var block = new AttentionBlock(shape, weights, new KvCacheSite("a"), new RotaryEmbedding(inv.Select(f => (float)f).ToArray()));
         AssertClose(NaiveLayers.Attention(x, naive), block.Forward(Context(), TensorData.Of(x)));
     }
 }

@@ -24,9 +24,9 @@ public sealed class ObserverTests(GeneratedModels models) : IClassFixture<Genera
 
         // Every name but those of per-expert Linears is seen; a per-expert Linear is seen when a token was routed to it.
         var inputs = InputQuantizers(model);
-        Assert.Empty(observer.Inputs.Keys.Except(inputs.Keys));
+        Assert.Empty(observer.Inputs.Keys.Except(inputs.Keys).Except(KvCacheQuantizers(model)));
         Assert.Empty(inputs.Where(kv => kv.Value.Module.Expert is null).Select(kv => kv.Key).Except(observer.Inputs.Keys));
-        foreach (var (name, shapes) in observer.Inputs)
+        foreach (var (name, shapes) in observer.Inputs.Where(kv => inputs.ContainsKey(kv.Key)))
         {
             var (module, inFeatures) = inputs[name];
             Assert.All(shapes, shape => Assert.Equal([shape[0], inFeatures], shape));
@@ -45,6 +45,26 @@ public sealed class ObserverTests(GeneratedModels models) : IClassFixture<Genera
             Assert.Equal(TokenCount * topK, routed);
         }
         Assert.Equal(model.Spec.IsMoE ? model.LayerCount : 0, observer.Routing.Count);
+    }
+
+    [Theory]
+    [MemberData(nameof(GeneratedModels.Families), MemberType = typeof(GeneratedModels))]
+    public void TheKvCacheOfEverySoftmaxAttentionBlock_IsObserved_UnderThePlansQuantizerNames(string family)
+    {
+        using var model = models.Import(family);
+        var observer = new RecordingObserver();
+        using (var runner = ModelRunner.Create(model)) runner.RunLayerwise(Sequences, observer);
+
+        var expected = KvCacheQuantizers(model);
+        Assert.NotEmpty(expected);
+        Assert.Equal(expected.Order(StringComparer.Ordinal),
+            observer.Inputs.Keys.Where(k => k.EndsWith("_bmm_quantizer", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
+        var config = model.Config;
+        foreach (var name in expected)
+        {
+            // Per sequence, [tokens, KV heads, head dim]: before GQA repeats the KV heads.
+            Assert.Equal(Sequences.Select(s => new long[] { s.Length, config.KeyValueHeads!.Value, config.HeadDim!.Value }), observer.Inputs[name]);
+        }
     }
 
     [Fact]
@@ -93,7 +113,8 @@ public sealed class ObserverTests(GeneratedModels models) : IClassFixture<Genera
         // Equal up to float32 summation order: each expert's matmul now covers every token, and its routed rows are picked after.
         Assert.All(expected.Zip(actual), p => Assert.InRange(p.First - p.Second, -2e-6f, 2e-6f));
         var inputs = InputQuantizers(model);
-        Assert.Equal(inputs.Keys.Append("lm_head.input_quantizer").Order(StringComparer.Ordinal), all.Inputs.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(inputs.Keys.Append("lm_head.input_quantizer").Concat(KvCacheQuantizers(model)).Order(StringComparer.Ordinal),
+            all.Inputs.Keys.Order(StringComparer.Ordinal));
         foreach (var (name, (module, _)) in inputs.Where(kv => kv.Value.Module.Kind == ModuleKind.FusedExperts || kv.Value.Module.Expert is not null))
         {
             long perExpert = module.Kind == ModuleKind.FusedExperts ? module.ExpertCount!.Value : 1;
@@ -126,6 +147,10 @@ public sealed class ObserverTests(GeneratedModels models) : IClassFixture<Genera
             .Where(m => m.Section == ModelSection.Text && m.Layer is not null)
             .SelectMany(m => Quantizer.For(m).Where(q => q.Role == QuantizerRole.Input).Select(q => (q, m)))
             .ToDictionary(x => x.q.Name, x => (x.m, InFeatures(x.m, x.q)));
+
+    /// <summary>The KV-cache quantizers the planner names, of every attention block with a KV cache.</summary>
+    private static List<string> KvCacheQuantizers(HFModel model) =>
+        KvCachePlan.AttentionBlocks(model.Modules).SelectMany(b => Quantizer.ForKvCache(b.Attention, b.Key, b.Value)).Select(q => q.Name).ToList();
 
     private static long InFeatures(ModelModule module, Quantizer quantizer) =>
         quantizer.Projection == "down_proj" ? module.Parameters["down_proj"].Shape[2] : module.InFeatures!.Value;

@@ -37,7 +37,7 @@ public class QualityMeasurerTests : IDisposable
         var export = CheckpointExporter.Export(model, _tmp.Combine("out-" + family), new ExportOptions { Format = format });
         var readBack = QualityMeasurer.MeasureExport(model, export.Path, Small);
         Assert.Equal(planned.Scheme, readBack.Scheme);
-        Assert.Equal(preset == "W4A16_NVFP4" ? "W4A16" : "W4A4", planned.Scheme);
+        Assert.Equal(preset == "W4A16_NVFP4" ? "W4A16_NVFP4" : "NVFP4", planned.Scheme);
         Assert.Equal(planned.ReferencePerplexity, readBack.ReferencePerplexity);
         // compressed-tensors stores reciprocal global scales, so its read-back may differ in the last bits.
         double tolerance = format == ExportFormat.ModelOpt ? 0 : 1e-6;

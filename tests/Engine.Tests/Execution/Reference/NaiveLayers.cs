@@ -19,7 +19,8 @@ internal sealed record NaiveDeltaNet(
 /// <summary>Whole mixer layers in plain loops, from <see cref="Naive"/>'s primitives (same sources as there).</summary>
 internal static class NaiveLayers
 {
-    public static double[][] Attention(double[][] x, NaiveAttention a)
+    /// <param name="cached">Shown the keys (after norm and RoPE) and values [T][kvHeads·dim], as a KV cache holds them.</param>
+    public static double[][] Attention(double[][] x, NaiveAttention a, Action<double[][], double[][]>? cached = null)
     {
         int d = a.HeadDim;
         double[][] qg = Naive.Linear(x, a.Q, a.QBias);
@@ -32,6 +33,7 @@ internal static class NaiveLayers
         if (a.KNorm is not null) k = k.Select(r => Naive.HeadNorm(r, d, a.KNorm, a.Eps, a.Offset)).ToArray();
         q = q.Select((r, t) => Naive.Rope(r, d, t, a.InverseFrequencies)).ToArray();
         k = k.Select((r, t) => Naive.Rope(r, d, t, a.InverseFrequencies)).ToArray();
+        cached?.Invoke(k, v);
         double[][] o = Naive.Attention(q, k, v, a.Heads, a.KvHeads, d, a.Window);
         if (gate is not null) o = o.Select((r, t) => r.Select((val, i) => val * Naive.Sigmoid(gate[t][i])).ToArray()).ToArray();
         return Naive.Linear(o, a.O);

@@ -42,6 +42,9 @@ internal sealed class NaiveModel
         _inv = Naive.InverseFrequencies(theta, (int)(_headDim * partial));
     }
 
+    /// <summary>Shown, per softmax-attention block (e.g. <c>model.layers.0.self_attn</c>), the keys and values it caches.</summary>
+    public Action<string, double[][], double[][]>? OnCache { get; init; }
+
     /// <summary>The smallest top-k routing margin seen in the last <see cref="Logits"/> call (see the end-to-end test).</summary>
     public double SmallestRoutingMargin { get; private set; } = double.PositiveInfinity;
 
@@ -96,7 +99,8 @@ internal sealed class NaiveModel
             _w.Matrix(p + "q_proj.weight"), _w.Matrix(p + "k_proj.weight"), _w.Matrix(p + "v_proj.weight"), _w.Matrix(p + "o_proj.weight"),
             _heads, _kvHeads, _headDim, _inv, _eps, Gated: Hybrid.Contains(_family), Offset: _offset,
             QNorm: qkNorm ? _w.Flat(p + "q_norm.weight") : null, KNorm: qkNorm ? _w.Flat(p + "k_norm.weight") : null,
-            QBias: Bias("q_proj"), KBias: Bias("k_proj"), VBias: Bias("v_proj")));
+            QBias: Bias("q_proj"), KBias: Bias("k_proj"), VBias: Bias("v_proj")),
+            OnCache is null ? null : (k, v) => OnCache(p[..^1], k, v));
     }
 
     private double[][] MoeLayer(double[][] x, string p)
