@@ -11,10 +11,11 @@ namespace ModelOptPS.Engine.Verification;
 /// q = e4m3(T(fl32(w / T(s)))). Dequantized: dq = E4M3(q)·s. With x = w / s (exact) and y = the value cast to e4m3:</para>
 /// <para>|w − dq| = s·|x − E4M3(q)| ≤ s·|y − E4M3(q)| + s·|x − y|, where</para>
 /// <list type="bullet">
-/// <item>|y − E4M3(q)| ≤ h(q): the cast rounds to nearest, so y lies within half the grid spacing next to q; the spacing
-/// above |q| is the larger one where |q| is a power of two, so h(q) = 2^(⌊log2 |q|⌋ − 4) for |q| ≥ 2^-6 (3 mantissa
-/// bits) and 2^-10 below (subnormal step 2^-9); q = 448 covers y &lt; 464, the largest value that rounds to it (the
-/// scale amax/448 keeps |x| ≤ 448).</item>
+/// <item>|y − E4M3(q)| ≤ h(q): the cast rounds to nearest, so y lies within half the grid spacing next to q, on the side
+/// x lies on: h(q) = 2^(⌊log2 |q|⌋ − 4) for |q| ≥ 2^-6 (3 mantissa bits) and 2^-10 below
+/// (subnormal step 2^-9), halved when |q| is a power of two ≥ 2^-5 and |x| &lt; |q| (the spacing below it is half);
+/// when x and y lie on different sides of q, |x − q| ≤ |x − y| alone. q = 448 covers y &lt; 464, the largest value
+/// that rounds to it (the scale amax/448 keeps |x| ≤ 448).</item>
 /// <item>s·|x − y| ≤ |w|·|1 − s/T(s)| (CUDA's cast of the scale; 0 when T is f32) + |w|·max(1, s/T(s))·(2^-24 + u_T)
 /// (the fp32 quotient, then its one rounding to T: u_T = 2^-8 for bf16, 2^-11 for f16, 0 for f32) + s·a_T (f16's
 /// subnormal range adds an absolute 2^-25; bf16 and f32 share fp32's range).</item>
@@ -55,8 +56,11 @@ internal readonly struct Fp8ErrorBound
     public double Allowance(float w, byte code)
     {
         double q = Math.Abs(Decoded[code]);
-        double half = q >= Math.ScaleB(1, -6) ? Math.ScaleB(1, Math.ILogB(q) - 4) : Math.ScaleB(1, -10);
         double magnitude = Math.Abs((double)w);
+        double half = q >= Math.ScaleB(1, -6) ? Math.ScaleB(1, Math.ILogB(q) - 4) : Math.ScaleB(1, -10);
+        // Below a power of two (exponent field >= 2, mantissa 0) the spacing is half: x < q there, so y ≤ q too or
+        // |x − q| ≤ |x − y| already (the rounding terms below cover it).
+        if ((code & 0x07) == 0 && ((code >> 3) & 0x0F) >= 2 && magnitude < q * _scale) half /= 2;
         return (_scale * half + magnitude * (_scaleCast + _quotientRounding) + _absolute) * (1 + Slack);
     }
 
