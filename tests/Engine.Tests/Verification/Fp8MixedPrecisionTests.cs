@@ -178,6 +178,9 @@ public sealed class Fp8MixedPrecisionTests(Fp8Baselines baselines, ITestOutputHe
         ["quantized_layers entry names nothing"] = new(Fp8Baselines.Mixed,
             (e, _) => EditLayers(e, layers => layers["model.language_model.layers.9.mlp.down_proj"] = new JsonObject { ["quant_algo"] = "FP8" }, group: 0),
             "model.language_model.layers.9.mlp.down_proj", VerificationIds.QuantizedLayerMatchesNothing),
+        ["NVFP4 entry with group_size 32"] = new(Fp8Baselines.Mixed,
+            (e, _) => EditLayers(e, layers => layers["lm_head"]!["group_size"] = 32, group: null),
+            "hf_quant_config.json", VerificationIds.QuantConfigInvalid),
         ["quantized Linear not listed"] = new(Fp8Baselines.Mixed,
             (e, _) => EditLayers(e, layers => layers.Remove($"{Attention}.o_proj"), group: null),
             $"{Attention}.o_proj", VerificationIds.QuantizedButNotListed),
@@ -249,6 +252,31 @@ public sealed class Fp8MixedPrecisionTests(Fp8Baselines baselines, ITestOutputHe
         Assert.Equal(2 * attentionBlocks, kv.Count);
         Assert.All(kv, t => Assert.Equal((DType.F32, 0), (t.Info.DType, t.Info.Rank)));
         Assert.Equal("FP8", QuantFormatVerifier.Verify(cast).KvCacheQuantAlgo);
+    }
+
+    /// <summary>
+    /// nvidia/Qwen3.6-35B-A3B-NVFP4's config.json (ModelOpt 0.44) gives its W4A16_NVFP4 config group NVFP4
+    /// input_activations and has no kv_cache_scheme: consumers read quantized_layers and hf_quant_config.json, so that
+    /// passes, with a warning for the missing kv_cache_scheme.
+    /// </summary>
+    [Fact]
+    public void NvidiasPublishedConfigShapePassesWithAWarning()
+    {
+        using var tmp = new TempFolder();
+        var (_, export) = baselines.Copy(Fp8Baselines.Mixed, tmp.Combine("export"));
+        new CheckpointEditor(export).Json("config.json", root =>
+        {
+            var config = root["quantization_config"]!.AsObject();
+            config.Remove("kv_cache_scheme");
+            foreach (var (_, group) in config["config_groups"]!.AsObject())
+                if (group!["input_activations"] is null) group["input_activations"] = group["weights"]!.DeepClone();
+        });
+
+        var report = QuantFormatVerifier.Verify(export);
+
+        Assert.True(report.Passed, Failures(report));
+        var warning = Assert.Single(report.Checks, c => c.Status == CheckStatus.Warn);
+        Assert.Equal(("config.json", VerificationIds.KvCacheSchemeMismatch), (warning.Name, warning.ErrorId));
     }
 
     private static StoredTensor Patched(StoredTensor t, int index, byte value)
