@@ -94,8 +94,9 @@ internal static class QuantConfigCheck
         string? algo = ModelConfig.GetString(section, "quant_algo") ?? ModelConfig.GetString(quantConfig, "quant_algo");
         string? kvAlgo = section is null ? null : KvCacheScales.ReadAlgo(section, hfCheck);
         var layersNode = section is null ? quantConfig?["quantized_layers"] : section["quantized_layers"];
-        var layers = algo == DeclaredQuantization.MixedPrecision && layersNode is JsonObject entries
-            ? QuantizedLayers.Read(entries, hfQuant is not null ? hfCheck : configCheck)
+        // MIXED_PRECISION without a quantized_layers object (reported above) declares every Linear unquantized.
+        var layers = algo == DeclaredQuantization.MixedPrecision
+            ? QuantizedLayers.Read(layersNode as JsonObject ?? [], hfQuant is not null ? hfCheck : configCheck)
             : null;
         var exclude = Strings(section?["exclude_modules"]);
         var ignore = Strings(quantConfig?["ignore"]);
@@ -113,7 +114,7 @@ internal static class QuantConfigCheck
         return new DeclaredQuantization(QuantFormat.ModelOpt, algo, algo == DeclaredQuantization.W4A16, new ExclusionList(excluded, QuantFormat.ModelOpt))
         {
             KvCacheQuantAlgo = kvAlgo,
-            Layers = algo == DeclaredQuantization.MixedPrecision ? layers ?? QuantizedLayers.Read(new JsonObject(), configCheck) : null,
+            Layers = layers,
         };
     }
 
