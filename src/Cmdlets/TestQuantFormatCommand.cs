@@ -4,9 +4,9 @@ using ModelOptPS.Engine.Verification;
 namespace ModelOptPS.Cmdlets;
 
 /// <summary>
-/// <para type="synopsis">Checks that a folder is an NVFP4 checkpoint vLLM, SGLang and TensorRT-LLM load, and with
+/// <para type="synopsis">Checks that a folder is an NVFP4, FP8 or mixed-precision checkpoint vLLM, SGLang and TensorRT-LLM load, and with
 /// -Reference that it encodes its source.</para>
-/// <para type="description">Checks a ModelOpt or compressed-tensors NVFP4 checkpoint against the contract: config
+/// <para type="description">Checks a ModelOpt or compressed-tensors NVFP4 checkpoint, or a ModelOpt FP8 or MIXED_PRECISION one with its FP8 KV cache, against the contract: config
 /// files, index and shards, every module's tensors (dtype, shape, valid scales), the precision and scales the shards
 /// of each merged layer (vLLM's packed_modules_mapping, per family) and the experts of a layer must share, and the
 /// exclusion list in both directions. With -Reference it also compares every unquantized tensor

@@ -120,6 +120,24 @@ Describe 'Test-QuantFormat' {
         $text | Should -Match 'Status\s+Name\s+Expected\s+Found\s+Reason'
         $text | Should -Match 'Summary\s+: PASS'
     }
+
+    It 'reports a declared FP8 KV cache (cast mode: no k/v scales) in the report and its view' {
+        $kv = New-BrokenExport 'kv-partial' {
+            param($Folder)
+            $hf = Join-Path $Folder 'hf_quant_config.json'
+            $json = Get-Content $hf -Raw | ConvertFrom-Json
+            $json.quantization.kv_cache_quant_algo = 'FP8'
+            $json | ConvertTo-Json -Depth 10 | Set-Content $hf
+            $config = Join-Path $Folder 'config.json'
+            $json = Get-Content $config -Raw | ConvertFrom-Json
+            $json.quantization_config | Add-Member kv_cache_scheme ([ordered]@{ dynamic = $false; num_bits = 8; type = 'float' })
+            $json | ConvertTo-Json -Depth 10 | Set-Content $config
+        }
+        $report = Test-QuantFormat $kv | Select-Object -Last 1
+        $report.Passed | Should -BeTrue
+        $report.KvCacheQuantAlgo | Should -Be 'FP8'
+        ($report | Out-String -Width 200) | Should -Match 'KV cache FP8'
+    }
 }
 
 Describe 'examples/Verify-Export.Tests.ps1' {

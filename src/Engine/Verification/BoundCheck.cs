@@ -32,15 +32,24 @@ internal static class BoundCheck
     /// With <paramref name="stopAtFirstViolation"/> it stops at the first violation (to test a guess cheaply).
     /// </summary>
     public static ErrorTally Measure(SourceSlice source, QuantizedModule weight, WeightLayout layout, bool stopAtFirstViolation,
+        CancellationToken cancellationToken) =>
+        InBands(weight.Rows, weight.Cols, (first, last) => MeasureRows(source, weight, layout, first, last, stopAtFirstViolation),
+            stopAtFirstViolation, cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="measureRows"/> (rows [first, last)) over row bands of about a million elements, in parallel
+    /// unless <paramref name="stopAtFirstViolation"/>, and adds the tallies in row order.
+    /// </summary>
+    public static ErrorTally InBands(int rows, int cols, Func<int, int, ErrorTally> measureRows, bool stopAtFirstViolation,
         CancellationToken cancellationToken)
     {
-        int rowsPerBand = (int)Math.Max(1, ParallelElements / weight.Cols);
-        int bands = (weight.Rows + rowsPerBand - 1) / rowsPerBand;
+        int rowsPerBand = (int)Math.Max(1, ParallelElements / Math.Max(1, cols));
+        int bands = (rows + rowsPerBand - 1) / rowsPerBand;
         var tallies = new ErrorTally[bands];
         void Band(int band)
         {
-            int first = band * rowsPerBand, last = Math.Min(weight.Rows, first + rowsPerBand);
-            tallies[band] = MeasureRows(source, weight, layout, first, last, stopAtFirstViolation);
+            int first = band * rowsPerBand, last = Math.Min(rows, first + rowsPerBand);
+            tallies[band] = measureRows(first, last);
         }
         if (stopAtFirstViolation || bands == 1)
         {
@@ -114,7 +123,7 @@ internal static class BoundCheck
     }
 
     /// <summary>Element <paramref name="index"/> of little-endian BF16, F16 or F32 data as an exact fp32.</summary>
-    private static float Read(ReadOnlySpan<byte> data, DType dtype, int index) => dtype switch
+    public static float Read(ReadOnlySpan<byte> data, DType dtype, int index) => dtype switch
     {
         DType.BF16 => BitConverter.UInt32BitsToSingle((uint)BinaryPrimitives.ReadUInt16LittleEndian(data[(index * 2)..]) << 16),
         DType.F16 => (float)BitConverter.UInt16BitsToHalf(BinaryPrimitives.ReadUInt16LittleEndian(data[(index * 2)..])),

@@ -13,7 +13,7 @@ public enum CheckStatus
     Fail,
 }
 
-/// <summary>What a check is about: the checkpoint as a whole, one of its files, an exclusion entry, or a module.</summary>
+/// <summary>What a check is about: the checkpoint as a whole, one of its files, an exclusion or quantized_layers entry, or a module.</summary>
 public enum CheckScope
 {
     Checkpoint,
@@ -21,6 +21,7 @@ public enum CheckScope
     Index,
     Shard,
     Exclusion,
+    QuantizedLayer,
     File,
     Module,
 }

@@ -6,9 +6,11 @@ namespace ModelOptPS.Engine.Verification;
 /// <summary>
 /// The layers a consumer loads as one, per family, as vLLM's model files define them (<c>packed_modules_mapping</c>,
 /// plus the fused MoE's per-expert <c>w13</c> from <c>make_expert_params_mapping</c>). The shards of one merged layer
-/// must agree in precision (vLLM refuses "some but not all shards … are quantized") and carry bit-identical
+/// must agree in precision (vLLM refuses "some but not all shards … are quantized", and one merged layer has one
+/// quantization scheme: all NVFP4, all W4A16_NVFP4, all FP8 or all unquantized) and, when NVFP4, carry bit-identical
 /// weight_scale_2 and input_scale (vLLM keeps one of each without rescaling the block scales; checkpoint-contract.md,
-/// "Shared scales"). A family the registry does not know is checked against every kind below: the shard names are
+/// "Shared scales"). FP8 shards keep their own scales: ModelOpt does not unify them, and vLLM requantizes the merged
+/// weight to the max of the shards' weight_scale. A family the registry does not know is checked against every kind below: the shard names are
 /// distinctive, and a checkpoint that has them is loaded the same way.
 /// </summary>
 internal sealed class MergedLayerTable

@@ -5,7 +5,7 @@ namespace ModelOptPS.Engine.Verification;
 
 /// <summary>
 /// Verifies that a folder is an NVFP4 checkpoint as shared/spec/checkpoint-contract.md defines it, in the ModelOpt or
-/// the compressed-tensors layout, and optionally that it encodes a given source checkpoint. Written from the contract
+/// the compressed-tensors layout, or a ModelOpt FP8 or MIXED_PRECISION checkpoint (with its FP8 KV cache) as ModelOpt writes it, and optionally that it encodes a given source checkpoint. Written from the contract
 /// and the consumers' rules alone, independently of the exporter, so that it catches the exporter's mistakes.
 /// A broken checkpoint is a report with failed checks, never an exception; only a folder that does not exist, or an
 /// unreadable reference, throws.
@@ -36,7 +36,7 @@ public static class QuantFormatVerifier
             options.Log?.Invoke($"Comparing config.json and the other files with the source '{source!.Folder}'.");
             SourceFiles.Compare(reference.Map, inventory, checks);
         }
-        return new VerificationReport(folder, source?.Folder, declared.Format, declared.QuantAlgo, checks.Build(),
+        return new VerificationReport(folder, source?.Folder, declared.Format, declared.QuantAlgo, declared.KvCacheQuantAlgo, checks.Build(),
             inventory.ShardCount, inventory.Tensors.Count);
     }
 }

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using ModelOptPS.Engine.Checkpoint;
 using ModelOptPS.Engine.Model;
 using ModelOptPS.Engine.Safetensors;
@@ -55,7 +54,7 @@ internal sealed class QuantizedModule
     /// on <paramref name="check"/>. Returns null when there is no packed weight and block scale to speak of.
     /// </summary>
     public static QuantizedModule? Inspect(ModelModule module, IReadOnlyDictionary<string, TensorRef> tensors,
-        DeclaredQuantization declared, CheckBuilder check)
+        DeclaredQuantization declared, bool weightOnly, CheckBuilder check)
     {
         var naming = declared.Naming;
         var p = module.Parameters;
@@ -85,27 +84,31 @@ internal sealed class QuantizedModule
         }
         var result = new QuantizedModule(module, Ref(naming.Packed), Ref(naming.BlockScale), rows, cols);
         if (result.CheckBlockScaleTensor(scales, naming, check)) result.ScanBlockScales(naming, check);
-        result.GlobalScale = CheckScalar(p, naming.GlobalScale, naming, VerificationIds.MissingWeightScale2, check, Ref);
-        if (declared.WeightOnly)
+        result.GlobalScale = ScalarTensor.Read(p, naming.GlobalScale, naming.ScalarShape, VerificationIds.MissingWeightScale2, check, Ref);
+        if (weightOnly)
         {
             if (p.ContainsKey(naming.InputScale))
                 check.Fail(VerificationIds.UnexpectedInputScale,
-                    $"Has '{naming.InputScale}' but the checkpoint is weight-only ({declared.QuantAlgo}); weight-only exports write no activation scales.");
+                    $"Has '{naming.InputScale}' but the config declares it weight-only ({DeclaredQuantization.W4A16}); weight-only exports write no activation scales.");
         }
         else
         {
-            result.InputScale = CheckScalar(p, naming.InputScale, naming, VerificationIds.MissingInputScale, check, Ref);
+            result.InputScale = ScalarTensor.Read(p, naming.InputScale, naming.ScalarShape, VerificationIds.MissingInputScale, check, Ref);
         }
-        if (p.TryGetValue("bias", out var bias))
-        {
-            if (!DTypes.IsFloatingSource(bias.DType))
-                check.Fail(VerificationIds.WrongDType, $"'bias' is {bias.DType}; biases stay in the source's float dtype.");
-            if (bias.Rank != 1 || bias.Shape[0] != rows)
-                check.Fail(VerificationIds.WrongShape, $"'bias' is {bias.ShapeText}; the weight has {rows} rows.");
-        }
+        CheckBias(p, rows, check);
         if (result.GlobalScale is { } g) result.WeightScale2 = naming.WeightScale2(g);
         result.Usable = check.FailureCount == failuresBefore && result.GlobalScale is not null;
         return result;
+    }
+
+    /// <summary>A quantized Linear's bias stays in the source's float dtype, one value per output.</summary>
+    public static void CheckBias(IReadOnlyDictionary<string, TensorInfo> parameters, long rows, CheckBuilder check)
+    {
+        if (!parameters.TryGetValue("bias", out var bias)) return;
+        if (!DTypes.IsFloatingSource(bias.DType))
+            check.Fail(VerificationIds.WrongDType, $"'bias' is {bias.DType}; biases stay in the source's float dtype.");
+        if (bias.Rank != 1 || bias.Shape[0] != rows)
+            check.Fail(VerificationIds.WrongShape, $"'bias' is {bias.ShapeText}; the weight has {rows} rows.");
     }
 
     private bool CheckBlockScaleTensor(TensorInfo scales, Nvfp4Naming naming, CheckBuilder check)
@@ -155,33 +158,5 @@ internal sealed class QuantizedModule
         if (invalid > 0)
             check.Fail(VerificationIds.InvalidBlockScale,
                 $"'{naming.BlockScale}' holds {invalid} zero or negative block scale(s), first at [{firstInvalid / blocks}, {firstInvalid % blocks}]; NVFP4 block scales are clamped to [2^-9, 448].");
-    }
-
-    /// <summary>Checks one F32 global scale and returns its value when it is readable and valid.</summary>
-    private static float? CheckScalar(IReadOnlyDictionary<string, TensorInfo> p, string name, Nvfp4Naming naming, string missingId,
-        CheckBuilder check, Func<string, TensorRef> reference)
-    {
-        if (!p.TryGetValue(name, out var info))
-        {
-            check.Fail(missingId, $"Has no '{name}' (F32 {Text.Shape(naming.ScalarShape)}); engines load missing scales as zero or garbage.");
-            return null;
-        }
-        if (info.DType != DType.F32)
-        {
-            check.Fail(VerificationIds.WrongDType, $"'{name}' is {info.DType}; global scales are F32.");
-            return null;
-        }
-        if (!info.Shape.SequenceEqual(naming.ScalarShape))
-        {
-            check.Fail(VerificationIds.WrongShape, $"'{name}' has shape {info.ShapeText}; it must be {Text.Shape(naming.ScalarShape)}.");
-            if (info.ElementCount != 1) return null;
-        }
-        var tensor = reference(name);
-        float value = BinaryPrimitives.ReadSingleLittleEndian(tensor.File.ToArray(tensor.Info));
-        string? problem = float.IsNaN(value) ? "NaN" : float.IsInfinity(value) ? "infinite" : value == 0 ? "zero" : value < 0 ? "negative" : null;
-        if (problem is null) return value;
-        check.Fail(VerificationIds.InvalidScale,
-            $"'{name}' is {problem} ({Text.Scale(value)}); a global scale must be a finite number above zero, or every output of this module is NaN, zero or sign-flipped.");
-        return null;
     }
 }

@@ -79,6 +79,66 @@ internal sealed class ReferenceComparison(ReferenceMap map, CancellationToken ca
             $"allowed ±{Text.Number(tally.FirstBound)}). {cause}");
     }
 
+    /// <summary>
+    /// Dequantizes an FP8 weight and compares it with its source under <see cref="Fp8ErrorBound"/>, then checks its
+    /// weight_scale against the source's amax.
+    /// </summary>
+    public void CompareFp8(Fp8Module weight, CheckBuilder check)
+    {
+        string name = weight.Name + ".weight";
+        if (!map.TryGet(name, out var source))
+        {
+            check.Fail(VerificationIds.TensorNotInSource, $"The source has no '{name}' (nor a fused expert tensor it is a part of) for this FP8 weight.");
+            return;
+        }
+        if (!DTypes.IsFloatingSource(source.DType) || source.Shape.Length != 2 || source.Shape[0] != weight.Rows || source.Shape[1] != weight.Cols)
+        {
+            check.Fail(VerificationIds.ShapeMismatch,
+                $"The FP8 weight is [{weight.Rows}, {weight.Cols}] but {source.Origin} is {source.DType} {Text.Shape(source.Shape)}; FP8 keeps the source's shape.");
+            return;
+        }
+        if (!weight.Usable) return;
+        var tally = Fp8BoundCheck.Measure(source, weight, stopAtFirstViolation: false, cancellationToken);
+        check.RelativeRmsError = tally.RelativeRmsError;
+        check.SqnrDb = tally.SqnrDb;
+        CheckFp8WeightScale(weight, source, tally.SourceAmax, check);
+        if (tally.Violations == 0)
+        {
+            check.Note = $"dequantizes within FP8's error bound of {source.Origin}" + (tally.SqnrDb is { } sqnr ? $" (SQNR {Text.Number(sqnr)} dB)" : "");
+            return;
+        }
+        var other = map.Confusable(source.Name).FirstOrDefault(o => Fp8BoundCheck.Measure(o, weight, stopAtFirstViolation: true, cancellationToken).Violations == 0);
+        check.Fail(other is null ? VerificationIds.QuantizationErrorOutOfBound : VerificationIds.WeightsOfOtherModule,
+            $"{tally.Violations} of {tally.Elements} dequantized values deviate from {source.Origin} by more than FP8's error bound " +
+            $"(first at [{tally.FirstRow}, {tally.FirstColumn}]: source {Text.Number(tally.FirstSource)}, dequantized {Text.Number(tally.FirstDequantized)}, " +
+            $"allowed ±{Text.Number(tally.FirstBound)}). " +
+            (other is null
+                ? "No known mix-up explains it: the codes or weight_scale are wrong."
+                : $"It fits {other.Origin} instead: the weights of another shard or expert were written here."));
+    }
+
+    /// <summary>
+    /// weight_scale = (float)((double)amax / 448) (ModelOpt <c>get_scaling_factor</c>: a Python division, then an fp32
+    /// tensor), amax = max |w| of the module's own weight: FP8 groups are not unified at export, except a fused expert's
+    /// gate and up, which one weight quantizer of gate_up_proj[e] covers. An all-zero weight gets amax 1 (ModelOptPS's
+    /// guard against ModelOpt's division by zero).
+    /// </summary>
+    private void CheckFp8WeightScale(Fp8Module weight, SourceSlice source, float amax, CheckBuilder check)
+    {
+        string over = source.Origin;
+        if (source.Tensor.Name != source.Name && ExpertSets.SplitExpert(weight.Name) is { Projection: "gate_proj" or "up_proj" } e)
+        {
+            string sibling = $"{e.Experts}.{e.Expert}.{(e.Projection == "gate_proj" ? "up_proj" : "gate_proj")}.weight";
+            if (map.TryGet(sibling, out var other)) amax = Math.Max(amax, other.Amax());
+            over = $"source '{source.Tensor.Name}'[{e.Expert}] (gate and up share one weight quantizer)";
+        }
+        float expected = (float)((amax == 0 ? 1.0 : amax) / (double)E4M3.MaxValue);
+        float stored = weight.WeightScale!.Value;
+        if (BitConverter.SingleToUInt32Bits(stored) != BitConverter.SingleToUInt32Bits(expected))
+            check.Fail(VerificationIds.Fp8WeightScaleMismatch,
+                $"'weight_scale' is {Text.Scale(stored)} but the max |w| of {over} is {Text.Number(amax)}, which gives (float)(amax / 448) = {Text.Scale(expected)}.");
+    }
+
     /// <summary>Tries the known mix-ups in turn; the first reading that fits the bound everywhere names the cause.</summary>
     private (string Id, string Cause) Diagnose(SourceSlice source, QuantizedModule weight)
     {

@@ -2,7 +2,8 @@ namespace ModelOptPS.Engine.Verification;
 
 /// <summary>
 /// Checks what engines need equal across modules (consumers.md §6.3-§6.5): the shards of each merged layer
-/// (<see cref="MergedLayerTable"/>) agree in precision and carry bit-identical global and input scales — vLLM refuses a
+/// (<see cref="MergedLayerTable"/>) agree in precision (unquantized, NVFP4, W4A16_NVFP4 or FP8) and, when NVFP4, carry
+/// bit-identical global and input scales — vLLM refuses a
 /// merged layer quantized in part, keeps one scale per merged layer without rescaling the block scales, and
 /// TensorRT-LLM refuses unequal ones; and all experts of one MoE layer are quantized alike and share each projection's
 /// input scale, because the fast MoE kernels use one activation scale per layer. A module gets one finding per problem:
@@ -11,29 +12,29 @@ namespace ModelOptPS.Engine.Verification;
 internal static class ScaleSharing
 {
     /// <param name="quantized">Modules holding NVFP4 tensors, with the scales that could be read.</param>
-    /// <param name="unquantizedLinears">Names of the Linears left in the source dtype.</param>
-    public static void Check(IReadOnlyList<QuantizedModule> quantized, IReadOnlyCollection<string> unquantizedLinears,
+    /// <param name="precisions">Every Linear with the format its tensors are in (NVFP4, W4A16_NVFP4, FP8), null when unquantized.</param>
+    public static void Check(IReadOnlyList<QuantizedModule> quantized, IReadOnlyList<(string Name, string? Precision)> precisions,
         MergedLayerTable layers, DeclaredQuantization declared, CheckList checks)
     {
         var naming = declared.Naming;
-        var states = quantized.Select(q => (q.Name, Quantized: true))
-            .Concat(unquantizedLinears.Select(n => (Name: n, Quantized: false))).ToList();
-
-        foreach (var group in states.GroupBy(s => layers.Of(s.Name)).Where(g => g.Key is not null))
+        foreach (var group in precisions.GroupBy(s => layers.Of(s.Name)).Where(g => g.Key is not null))
         {
             var layer = group.Key!;
             string refuses = layer.Kind.PerExpert
                 ? "vLLM's fused MoE holds every expert's gate and up in one w13 tensor of one precision, so it cannot load it"
-                : "vLLM loads it as one and refuses it (\"Detected some but not all shards … are quantized\")";
-            PartlyQuantized(group.ToList(), checks, VerificationIds.MergedLayerMixedPrecision,
-                nvfp4 => $"This shard is unquantized, but the merged layer {layer.Describe} has NVFP4 shards " +
-                    $"({Text.List(nvfp4.Select(Shard).ToList(), quote: false)}): {refuses}. Quantize every shard of it, or exclude every shard.");
+                : "vLLM loads it as one and refuses it (\"Detected some but not all shards … are quantized\", or shards of different quantization schemes)";
+            Disagreeing(group.ToList(), checks, VerificationIds.MergedLayerMixedPrecision,
+                (own, shared, others) => $"This shard is {own ?? "unquantized"}, but the merged layer {layer.Describe} has {shared} shards " +
+                    $"({Text.List(others.Select(Shard).ToList(), quote: false)}): {refuses}. Give every shard of it one precision, or exclude every shard.");
         }
-        foreach (var set in states.GroupBy(s => ExpertSets.ExpertsContainer(s.Name)).Where(g => g.Key is not null))
-            PartlyQuantized(set.Where(s => !checks.Module(s.Name).Has(VerificationIds.MergedLayerMixedPrecision)).ToList(), checks,
+        foreach (var set in precisions.GroupBy(s => ExpertSets.ExpertsContainer(s.Name)).Where(g => g.Key is not null))
+            Disagreeing(set.Where(s => !checks.Module(s.Name).Has(VerificationIds.MergedLayerMixedPrecision)).ToList(), checks,
                 VerificationIds.PartiallyQuantizedExperts,
-                nvfp4 => $"Other experts of {set.Key} ({Text.List(nvfp4)}) are NVFP4; engines quantize all experts of a layer or none, never single experts.");
+                (own, shared, others) => $"This expert is {own ?? "unquantized"}, but other experts of {set.Key} ({Text.List(others)}) are {shared}; " +
+                    "engines quantize all experts of a layer alike or none, never single experts.");
 
+        // FP8 shards are not compared: ModelOpt does not unify FP8 groups at export (_fuse_shared_input_modules skips
+        // them) and vLLM requantizes a merged FP8 layer to the max of its shards' scales.
         foreach (var group in quantized.GroupBy(q => layers.Of(q.Name)).Where(g => g.Key is not null && g.Count() > 1))
         {
             var layer = group.Key!;
@@ -61,14 +62,20 @@ internal static class ScaleSharing
 
     private static string Shard(string module) => module[(module.LastIndexOf('.') + 1)..];
 
-    /// <summary>Flags the unquantized members of a group whose other members are quantized (named to <paramref name="message"/>).</summary>
-    private static void PartlyQuantized(List<(string Name, bool Quantized)> members, CheckList checks, string id,
-        Func<IReadOnlyList<string>, string> message)
+    /// <summary>
+    /// Flags the members of a group whose precision (null: unquantized) is not the group's: the precision of most of
+    /// its quantized members (the first one's on a tie). Nothing when all agree; an all-unquantized group agrees.
+    /// </summary>
+    /// <param name="message">(this member's precision, the group's, the members in the group's precision) → reason.</param>
+    private static void Disagreeing(List<(string Name, string? Precision)> members, CheckList checks, string id,
+        Func<string?, string, IReadOnlyList<string>, string> message)
     {
-        var quantized = members.Where(m => m.Quantized).Select(m => m.Name).ToList();
-        if (quantized.Count == 0 || quantized.Count == members.Count) return;
-        foreach (var member in members.Where(m => !m.Quantized))
-            checks.Module(member.Name).Fail(id, message(quantized));
+        if (members.Select(m => m.Precision).Distinct().Count() <= 1) return;
+        string shared = members.Where(m => m.Precision is not null).GroupBy(m => m.Precision!)
+            .OrderByDescending(g => g.Count()).First().Key;
+        var others = members.Where(m => m.Precision == shared).Select(m => m.Name).ToList();
+        foreach (var member in members.Where(m => m.Precision != shared))
+            checks.Module(member.Name).Fail(id, message(member.Precision, shared, others));
     }
 
     /// <summary>

@@ -13,9 +13,23 @@ public static class VerificationIds
     public const string QuantConfigMissing = nameof(QuantConfigMissing);
     public const string QuantConfigInvalid = nameof(QuantConfigInvalid);
     public const string UnsupportedQuantAlgo = nameof(UnsupportedQuantAlgo);
-    public const string KvCacheNotVerified = nameof(KvCacheNotVerified);
     public const string IgnoreDiffersFromExcludeModules = nameof(IgnoreDiffersFromExcludeModules);
     public const string ArchitecturesMissing = nameof(ArchitecturesMissing);
+
+    // MIXED_PRECISION (quantized_layers): an entry that names no module on disk; a quantized Linear no entry names;
+    // config.json's quantized_layers not hf_quant_config.json's; config_groups that do not partition them by config.
+    public const string QuantizedLayerMatchesNothing = nameof(QuantizedLayerMatchesNothing);
+    public const string QuantizedButNotListed = nameof(QuantizedButNotListed);
+    public const string QuantizedLayersDiffer = nameof(QuantizedLayersDiffer);
+    public const string ConfigGroupsInconsistent = nameof(ConfigGroupsInconsistent);
+
+    // KV cache: an algorithm other than FP8 or null; config.json kv_cache_scheme not matching it; k/v scales without a
+    // quantized KV cache; a scale not on an attention block's k_proj/v_proj; scales on some attention blocks only.
+    public const string UnsupportedKvCacheQuantAlgo = nameof(UnsupportedKvCacheQuantAlgo);
+    public const string KvCacheSchemeMismatch = nameof(KvCacheSchemeMismatch);
+    public const string KvScalesWithoutKvCache = nameof(KvScalesWithoutKvCache);
+    public const string KvScaleMisplaced = nameof(KvScaleMisplaced);
+    public const string KvScalesPartial = nameof(KvScalesPartial);
 
     // Index and shards.
     public const string IndexMissing = nameof(IndexMissing);
@@ -49,6 +63,11 @@ public static class VerificationIds
     public const string NaNBlockScale = nameof(NaNBlockScale);
     public const string InvalidBlockScale = nameof(InvalidBlockScale);
 
+    // A module quantized in another format than the config declares for it (FP8 tensors where NVFP4 is declared, or
+    // the reverse); an FP8 weight holding NaN codes (0x7F/0xFF).
+    public const string WrongQuantFormat = nameof(WrongQuantFormat);
+    public const string NaNFp8Weight = nameof(NaNFp8Weight);
+
     // Merged layers (vLLM packed_modules_mapping: qkv_proj, gate_up_proj, in_proj_qkvz, in_proj_ba, experts w13):
     // shards in different precisions; shards with different weight_scale_2 / weight_global_scale; with different
     // input_scale / input_global_scale.
@@ -70,6 +89,7 @@ public static class VerificationIds
     public const string BlockScalesTransposed = nameof(BlockScalesTransposed);
     public const string WeightsOfOtherModule = nameof(WeightsOfOtherModule);
     public const string WeightScale2Mismatch = nameof(WeightScale2Mismatch);
+    public const string Fp8WeightScaleMismatch = nameof(Fp8WeightScaleMismatch);
     public const string ConfigChanged = nameof(ConfigChanged);
     public const string SourceFileMissing = nameof(SourceFileMissing);
     public const string SourceFileModified = nameof(SourceFileModified);

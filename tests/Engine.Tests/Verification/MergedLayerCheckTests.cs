@@ -74,7 +74,7 @@ public sealed class MergedLayerCheckTests(CorruptionBaselines baselines, ITestOu
         var report = QuantFormatVerifier.Verify(export);
 
         Assert.Empty(UnexpectedFailures(report, k, allowed: null));
-        Assert.Equal(k.QuantizeBa, !report.Passed);
+        Assert.True(report.Passed, report.Summary); // quantized in_proj_b/a included: upstream quantizes them (NeverQuantized)
     }
 
     [Theory]
@@ -114,7 +114,7 @@ public sealed class MergedLayerCheckTests(CorruptionBaselines baselines, ITestOu
         var report = QuantFormatVerifier.Verify(export, source);
 
         foreach (var check in report.Failures) output.WriteLine(check.ToString());
-        Assert.All(report.Failures.SelectMany(f => f.Issues).Where(i => i.Status == CheckStatus.Fail), i => Assert.Equal(VerificationIds.MustNotBeQuantized, i.Id));
+        Assert.True(report.Passed, report.Summary);
     }
 
     [Fact]
@@ -142,17 +142,15 @@ public sealed class MergedLayerCheckTests(CorruptionBaselines baselines, ITestOu
     }
 
     /// <summary>
-    /// Failures other than <paramref name="allowed"/> on the merged layer's own shards, and other than the findings
-    /// that are a separate problem of the setup: quantized in_proj_b/a are MustNotBeQuantized (the contract never
-    /// quantizes them), and an exclusion entry naming one expert's shard excludes the whole MoE layer in vLLM, so the
-    /// other experts are ExcludedButQuantized.
+    /// Failures other than <paramref name="allowed"/> on the merged layer's own shards, and other than the finding
+    /// that is a separate problem of the setup: an exclusion entry naming one expert's shard excludes the whole MoE
+    /// layer in vLLM, so the other experts are ExcludedButQuantized.
     /// </summary>
     private static List<string> UnexpectedFailures(VerificationReport report, Kind kind, string? allowed)
     {
         var layer = MergedLayerTable.For(null).Of(kind.Shard)!;
         bool Expected(string module, string id) =>
             id == allowed && layer.Shards.Contains(module)
-            || kind.QuantizeBa && id == VerificationIds.MustNotBeQuantized
             || layer.Kind.PerExpert && allowed == VerificationIds.MergedLayerMixedPrecision && id == VerificationIds.ExcludedButQuantized;
         return report.Failures.SelectMany(f => f.Issues.Where(i => i.Status == CheckStatus.Fail).Select(i => (f.Name, i.Id)))
             .Where(x => !Expected(x.Name, x.Id))

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Safetensors;
 using ModelOptPS.Engine.Verification;
@@ -58,20 +59,32 @@ public sealed class VerifierTests(ITestOutputHelper output)
         Assert.Null(modules["lm_head"].SqnrDb);
     }
 
+    /// <summary>An NVFP4 checkpoint with a calibrated FP8 KV cache: k_scale and v_scale on every attention block are verified, not just allowed.</summary>
     [Fact]
-    public void KvCacheScalesAreAllowedButNotVerified()
+    public void Nvfp4WithKvCacheScalesPasses()
     {
         using var tmp = new TempFolder();
         string source = TinyCheckpoints.Write("llama", tmp.Combine("source"));
         string export = TestExport.Write(source, tmp.Combine("export"), QuantFormat.ModelOpt);
         var editor = new CheckpointEditor(export);
         editor.Json("hf_quant_config.json", root => root["quantization"]!["kv_cache_quant_algo"] = "FP8");
-        editor.Tensors(list => list.Add(new StoredTensor("model.layers.0.self_attn.k_proj.k_scale", DType.F32, [], new byte[4]) { Shard = list[0].Shard }));
+        editor.Json("config.json", root => root["quantization_config"]!["kv_cache_scheme"] = new JsonObject { ["dynamic"] = false, ["num_bits"] = 8, ["type"] = "float" });
+        var one = new byte[] { 0, 0, 128, 63 };
+        editor.Tensors(list =>
+        {
+            foreach (var k in list.Where(t => t.Name.EndsWith(".self_attn.k_proj.weight", StringComparison.Ordinal)).ToList())
+            {
+                string attention = k.Name[..^".k_proj.weight".Length];
+                list.Add(new StoredTensor(attention + ".k_proj.k_scale", DType.F32, [], one) { Shard = k.Shard });
+                list.Add(new StoredTensor(attention + ".v_proj.v_scale", DType.F32, [], one) { Shard = k.Shard });
+            }
+        });
 
         var report = QuantFormatVerifier.Verify(export, source);
 
-        Assert.True(report.Passed, report.Summary);
-        Assert.Equal(VerificationIds.KvCacheNotVerified, Assert.Single(report.Checks, c => c.Status == CheckStatus.Warn).ErrorId);
+        Assert.True(report.Passed, string.Join("\n", report.Failures));
+        Assert.Equal("FP8", report.KvCacheQuantAlgo);
+        Assert.Equal(0, report.WarningCount);
     }
 
     [Fact]
