@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using ModelOptPS.Engine.Checkpoint;
 using ModelOptPS.Engine.Export;
 using ModelOptPS.Engine.Model;
@@ -98,5 +99,33 @@ public class Fp8ExportTests : IDisposable
             Assert.Equal((float)((double)Amax.Compute(downBytes, DType.BF16).Amax / 448.0), ExportedTensors.Scalar(output, d + ".weight_scale"));
             Assert.Equal(InputScale(downInput, GlobalScaleOrder.Cuda), ExportedTensors.Scalar(output, d + ".input_scale"));
         }
+    }
+
+    /// <summary>One format, FP8: hf_quant_config has no group_size (ModelOpt merges the per-layer config, which has none),
+    /// config.json one FP8 group for every Linear (convert_hf_quant_config_format).</summary>
+    [Fact]
+    public void Fp8OnlyPlanWritesTheSingleFormatConfigs()
+    {
+        using var model = ExportFixture.Planned(_tmp, "qwen3", MixedPreset, adjust: r => QuantRecipe.Build(r.Name, r.Entries.Concat(
+        [
+            new RecipeEntry { Position = 0, Pattern = "*mlp*", Enable = false, Source = "test" },
+            new RecipeEntry { Position = 0, Pattern = "*lm_head*", Enable = false, Source = "test" },
+        ])));
+        Assert.Equal("FP8", model.Plan!.QuantAlgo);
+        var result = ExportFixture.Export(model, _tmp);
+        var expectedExclude = model.Modules.Any(m => m.Name == "lm_head") ? new List<string> { "lm_head" } : []; // tied in some fixtures
+        expectedExclude.AddRange(Enumerable.Range(0, model.Config.LayerCount!.Value).Select(l => $"model.layers.{l}.mlp*"));
+        Assert.Equal(expectedExclude, result.ExcludedModules);
+
+        var hf = JsonNode.Parse(File.ReadAllText(Path.Combine(result.Path, "hf_quant_config.json")))!["quantization"]!.AsObject();
+        Assert.Equal(["quant_algo", "kv_cache_quant_algo", "exclude_modules"], hf.Select(p => p.Key));
+        Assert.Equal("FP8", hf["quant_algo"]!.GetValue<string>());
+        Assert.Equal("FP8", hf["kv_cache_quant_algo"]!.GetValue<string>());
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(result.Path, "config.json")))!["quantization_config"]!.AsObject();
+        Assert.Equal(["config_groups", "ignore", "quant_algo", "kv_cache_scheme", "producer", "quant_method"], config.Select(p => p.Key));
+        const string fp8Args = """{"dynamic":false,"num_bits":8,"type":"float"}""";
+        Assert.Equal("{\"group_0\":{\"input_activations\":" + fp8Args + ",\"weights\":" + fp8Args + ",\"targets\":[\"Linear\"]}}",
+            config["config_groups"]!.ToJsonString());
+        Assert.Equal(expectedExclude, config["ignore"]!.AsArray().Select(n => n!.GetValue<string>()));
     }
 }
