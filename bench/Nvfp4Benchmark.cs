@@ -104,25 +104,8 @@ internal sealed class Nvfp4Benchmark : IBenchmark
         {
             ["benchmark"] = Name,
             ["quick"] = context.Quick,
-            ["machine"] = new Dictionary<string, object>
-            {
-                ["processor_count"] = Environment.ProcessorCount,
-                ["os"] = RuntimeInformation.OSDescription,
-                ["runtime"] = RuntimeInformation.FrameworkDescription,
-                ["vector512_accelerated"] = Vector512.IsHardwareAccelerated,
-                ["vector256_accelerated"] = Vector256.IsHardwareAccelerated,
-                ["torch_threads"] = torchThreads,
-            },
-            ["data"] = new Dictionary<string, object>
-            {
-                ["shape"] = new[] { rows, cols },
-                ["dtype"] = "BF16",
-                ["elements"] = elements,
-                ["input_bytes"] = inputBytes,
-                ["distribution"] = "normal, per-row std 0.02*exp(U(-1,1)), 0.05% outliers x U(10,50), seed 20240917",
-                ["amax"] = amax,
-                ["weight_scale_2"] = result.WeightScale2,
-            },
+            ["machine"] = Nvfp4Benchmark.Machine(torchThreads),
+            ["data"] = Nvfp4Benchmark.Data(rows, cols, amax, "weight_scale_2", result.WeightScale2),
             ["results"] = new Dictionary<string, object>
             {
                 ["kernel"] = Entry(kernel, elements, inputBytes),
@@ -149,7 +132,30 @@ internal sealed class Nvfp4Benchmark : IBenchmark
         Console.WriteLine($"wrote {context.WriteJson(Name, json)}");
     }
 
-    private static Dictionary<string, object> Entry(Timing t, long elements, long inputBytes) => new()
+    /// <summary>The machine facts every numerics benchmark records.</summary>
+    internal static Dictionary<string, object> Machine(int torchThreads) => new()
+    {
+        ["processor_count"] = Environment.ProcessorCount,
+        ["os"] = RuntimeInformation.OSDescription,
+        ["runtime"] = RuntimeInformation.FrameworkDescription,
+        ["vector512_accelerated"] = Vector512.IsHardwareAccelerated,
+        ["vector256_accelerated"] = Vector256.IsHardwareAccelerated,
+        ["torch_threads"] = torchThreads,
+    };
+
+    /// <summary>The weight <see cref="WeightLikeBf16"/> made, its amax and the per-tensor scale derived from it.</summary>
+    internal static Dictionary<string, object> Data(int rows, int cols, float amax, string scaleName, float scale) => new()
+    {
+        ["shape"] = new[] { rows, cols },
+        ["dtype"] = "BF16",
+        ["elements"] = (long)rows * cols,
+        ["input_bytes"] = (long)rows * cols * 2,
+        ["distribution"] = "normal, per-row std 0.02*exp(U(-1,1)), 0.05% outliers x U(10,50), seed 20240917",
+        ["amax"] = amax,
+        [scaleName] = scale,
+    };
+
+    internal static Dictionary<string, object> Entry(Timing t, long elements, long inputBytes) => new()
     {
         ["median_seconds"] = t.MedianSeconds,
         ["best_seconds"] = t.BestSeconds,
@@ -158,7 +164,7 @@ internal sealed class Nvfp4Benchmark : IBenchmark
         ["input_bytes_per_second"] = inputBytes / t.MedianSeconds,
     };
 
-    private static void ParallelCopy(byte[] source, byte[] destination)
+    internal static void ParallelCopy(byte[] source, byte[] destination)
     {
         int parts = Environment.ProcessorCount;
         long partLength = (source.LongLength + parts - 1) / parts;
@@ -174,7 +180,7 @@ internal sealed class Nvfp4Benchmark : IBenchmark
     /// Weight-like BF16 values: normal, with a per-row standard deviation 0.02·e^U(-1,1) and 0.05% outliers scaled by
     /// U(10, 50). Each row has its own deterministic generator, so the data does not depend on the thread count.
     /// </summary>
-    private static byte[] WeightLikeBf16(int rows, int cols, ulong seed)
+    internal static byte[] WeightLikeBf16(int rows, int cols, ulong seed)
     {
         var bytes = new byte[(long)rows * cols * 2];
         Parallel.For(0, rows, r =>

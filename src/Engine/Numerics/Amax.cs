@@ -55,7 +55,7 @@ public static class Amax
             NumericsErrorIds.NonFiniteWeight,
             ErrorKind.InvalidData,
             $"Tensor '{tensorName}' holds {(float.IsNaN(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf")} at flat index {index} "
-            + "(the first non-finite element); NVFP4 cannot encode it. Fix or exclude this tensor.");
+            + "(the first non-finite element); it cannot be quantized (NVFP4 or FP8). Fix or exclude this tensor.");
     }
 
     internal static unsafe AmaxResult Compute(ReadOnlySpan<byte> data, DType dtype, KernelPath path)

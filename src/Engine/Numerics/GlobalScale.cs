@@ -1,5 +1,3 @@
-using ModelOptPS.Engine.Errors;
-
 namespace ModelOptPS.Engine.Numerics;
 
 /// <summary>
@@ -59,15 +57,7 @@ public static class GlobalScale
     /// </summary>
     public static float InputScale(float inputAmax, string moduleName, GlobalScaleOrder order = GlobalScaleOrder.Cuda)
     {
-        if (!(inputAmax > 0f) || !float.IsFinite(inputAmax))
-        {
-            throw new ModelOptException(
-                NumericsErrorIds.InvalidInputAmax,
-                ErrorKind.InvalidData,
-                $"Module '{moduleName}' has input amax {inputAmax.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}; "
-                + "an input scale needs a finite amax above zero. Calibrate with data that reaches this module, or backfill its amax.");
-        }
-
+        ActivationAmax.Require(inputAmax, moduleName);
         return FromAmax(inputAmax, order);
     }
 }

@@ -1,6 +1,6 @@
 namespace ModelOptPS.Engine.Numerics;
 
-/// <summary>Stable error ids raised by the NVFP4 numerics (runbooks and tests match on these strings).</summary>
+/// <summary>Stable error ids raised by the NVFP4 and FP8 numerics (runbooks and tests match on these strings).</summary>
 public static class NumericsErrorIds
 {
     /// <summary>A weight holds NaN or ±Inf; the message names the tensor and the first bad flat index.</summary>
@@ -15,12 +15,27 @@ public static class NumericsErrorIds
     /// <summary>The source dtype is not one NVFP4 quantizes from (BF16, F16, F32).</summary>
     public const string Nvfp4UnsupportedDType = nameof(Nvfp4UnsupportedDType);
 
-    /// <summary>A given global amax is negative, NaN or infinite.</summary>
+    /// <summary>A given amax (NVFP4 global amax, FP8 weight amax) is negative, NaN or infinite.</summary>
     public const string InvalidGlobalAmax = nameof(InvalidGlobalAmax);
 
-    /// <summary>The amax is so small (fp32 denormal range) that amax/2688 rounds to 0 and no finite scale exists.</summary>
+    /// <summary>
+    /// The amax is so small that the per-tensor scale (NVFP4 amax/2688, FP8 amax/448, or the FP8 scale cast to an F16
+    /// weight's dtype in CUDA order) rounds to 0 and no finite scale exists.
+    /// </summary>
     public const string WeightScaleUnderflow = nameof(WeightScaleUnderflow);
 
     /// <summary>An activation amax is zero, negative, missing or non-finite when an input scale is asked for.</summary>
     public const string InvalidInputAmax = nameof(InvalidInputAmax);
+
+    /// <summary>The source dtype is not one FP8 quantizes from (BF16, F16, F32).</summary>
+    public const string Fp8UnsupportedDType = nameof(Fp8UnsupportedDType);
+
+    /// <summary>Source, destination or code spans do not match the FP8 shape and dtype given.</summary>
+    public const string Fp8BufferSizeMismatch = nameof(Fp8BufferSizeMismatch);
+
+    /// <summary>
+    /// Some weights divided by the FP8 scale reach the E4M3 NaN code (|w / scale| past 464): the given amax is below
+    /// the tensor's max |w|, or an F16 scale lost its precision. Never written silently.
+    /// </summary>
+    public const string Fp8CodeOverflow = nameof(Fp8CodeOverflow);
 }

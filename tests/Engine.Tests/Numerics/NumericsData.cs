@@ -51,6 +51,30 @@ internal static class NumericsData
         return (ushort)(bits >> 16);
     }
 
+    /// <summary><paramref name="value"/> rounded to the nearest <paramref name="dtype"/> value (even on ties), as fp32.</summary>
+    public static float RoundTo(float value, DType dtype) => dtype switch
+    {
+        DType.BF16 => BitConverter.UInt32BitsToSingle((uint)ToBf16Bits(value) << 16),
+        DType.F16 => (float)(Half)value,
+        _ => value,
+    };
+
+    /// <summary>The next <paramref name="dtype"/> value above (<paramref name="direction"/> 1) or below (-1) a value ≥ 0.</summary>
+    public static float Step(float value, DType dtype, int direction)
+    {
+        if (value == 0f && direction < 0)
+        {
+            return 0f;
+        }
+
+        return dtype switch
+        {
+            DType.BF16 => BitConverter.UInt32BitsToSingle((uint)(ToBf16Bits(value) + direction) << 16),
+            DType.F16 => (float)BitConverter.UInt16BitsToHalf((ushort)(BitConverter.HalfToUInt16Bits((Half)value) + direction)),
+            _ => direction > 0 ? MathF.BitIncrement(value) : MathF.BitDecrement(value),
+        };
+    }
+
     public static byte[] Encode(ReadOnlySpan<float> values, DType dtype)
     {
         var bytes = new byte[values.Length * DTypes.SizeOf(dtype)];
