@@ -76,7 +76,8 @@ export is moved aside only once the new checkpoint is complete, and removed once
 
     Outputs      = @{
         'ModelOptPS.Engine.Export.ExportResult' = @'
-What was written: Path, SourcePath, Format, QuantAlgo (NVFP4 or W4A16_NVFP4), Files (the checkpoint's files; the
+What was written: Path, SourcePath, Format, QuantAlgo (NVFP4, W4A16_NVFP4, FP8, or MIXED_PRECISION when the plan uses
+several), KvCacheQuantAlgo (FP8 for a quantized KV cache, else null), Files (the checkpoint's files; the
 .modeloptps-export.json manifest aside), SourceSize, OutputSize, SizeRatio, TensorCount, QuantizedModules (per expert
 for fused experts), ExcludedModules (the exclusion list written into the config), Warnings (including what was
 recovered or cleaned up after an interrupted export) and Duration. Nothing is returned with -WhatIf.
@@ -133,8 +134,10 @@ earlier export left it there (and refuses it if it holds anything the export did
 
     Notes        = @'
 Errors are non-terminating, one per model, and leave no output folder behind. Error ids: NoQuantPlan,
-PlanQuantizesNothing, MixedPrecisionNotSupported (a plan that mixes W4A4 and weight-only modules), CalibrationRequired,
-InputAmaxMissing, InputAmaxInvalid, InputSharingUnknown (a known family whose decoder layers cannot be planned,
+PlanQuantizesNothing, CompressedTensorsFormatUnsupported (-Format CompressedTensors for a plan with FP8 modules, mixed
+formats or a quantized KV cache: export those with -Format ModelOpt), CalibrationRequired (names the scales that need
+it: NVFP4 or FP8 input scales, k/v scales of a scaled FP8 KV cache), InputAmaxMissing, InputAmaxInvalid,
+KvCacheAmaxMissing (a scaled FP8 KV cache whose k/v quantizer has no calibrated amax), InputSharingUnknown (a known family whose decoder layers cannot be planned,
 so the Linears that must share scales are not known; an unknown family shares by the consumers' merged-layer names,
 with a warning), TargetOverlapsSource, TargetExists, TargetIsFile, TargetNotAnExport (-Force onto a
 folder that is not a previous export, naming what else it holds), ExportDiskFull (the target's disk ran out of space;

@@ -9,7 +9,8 @@ using ModelOptPS.Engine.Quantization;
 namespace ModelOptPS.Engine.Export;
 
 /// <summary>
-/// Writes a planned (and, for W4A4, calibrated) model as an NVFP4 checkpoint (shared/spec/checkpoint-contract.md).
+/// Writes a planned (and, where activation scales are needed, calibrated) model as an NVFP4, FP8 or MIXED_PRECISION
+/// checkpoint, with an FP8 KV cache when planned (shared/spec/checkpoint-contract.md, as ModelOpt writes them).
 /// Streams one tensor at a time into the shards of a hidden sibling staging folder, lists what it wrote in a manifest,
 /// and renames the folder into place only when everything is written, so an interrupted export never leaves a folder
 /// that looks complete; -Force replaces only a previous export (ExportTarget), and what a killed export left is cleaned
@@ -29,7 +30,7 @@ public static class CheckpointExporter
     {
         var clock = Stopwatch.StartNew();
         string target = Path.GetFullPath(targetFolder);
-        var plan = CheckReady(model, target);
+        var plan = CheckReady(model, target, options.Format);
         var warnings = new List<string>();
         Writing(target, () =>
         {
@@ -52,7 +53,7 @@ public static class CheckpointExporter
         warnings.AddRange(scales.Notes);
         var layout = OutputLayout.Build(model, plan, units, scales, options);
         var quantizedNames = units.Where(u => u.IsQuantized).Select(u => u.OutputPrefix).ToList();
-        var exclude = ExclusionList(plan, units, options.Format);
+        var exclude = ExclusionList(model, plan, units, options.Format);
 
         var step = options.StepReached ?? (_ => { });
         List<string> files = [];
@@ -79,12 +80,13 @@ public static class CheckpointExporter
             SourcePath = model.Path,
             Format = options.Format,
             QuantAlgo = plan.QuantAlgo!,
+            KvCacheQuantAlgo = plan.KvCache.QuantAlgo,
             Files = files.Order(StringComparer.Ordinal).ToList(),
             SourceSize = model.SizeOnDisk,
             OutputSize = files.Where(f => f.EndsWith(".safetensors", StringComparison.Ordinal)).Sum(f => new FileInfo(Path.Combine(target, f)).Length),
             TensorCount = layout.Tensors.Count,
             QuantizedModules = quantizedNames.Count,
-            ExcludedModules = exclude,
+            ExcludedModules = exclude ?? [],
             Warnings = warnings,
             Duration = clock.Elapsed,
         };
@@ -103,19 +105,21 @@ public static class CheckpointExporter
         }
     }
 
-    private static QuantPlan CheckReady(HFModel model, string target)
+    private static QuantPlan CheckReady(HFModel model, string target, ExportFormat format)
     {
         var plan = model.RequirePlan();
         if (plan.QuantAlgo is null)
             throw new ModelOptException("PlanQuantizesNothing", ErrorKind.InvalidOperation,
-                $"The plan for '{model.Name}' quantizes nothing; exporting it would write a copy labelled as NVFP4.", model.Path);
-        if (plan.QuantAlgo == "MIXED_PRECISION")
-            throw new ModelOptException("MixedPrecisionNotSupported", ErrorKind.NotImplemented,
-                $"The plan for '{model.Name}' mixes W4A4 and weight-only NVFP4 modules; export one scheme per checkpoint.", model.Path);
+                $"The plan for '{model.Name}' quantizes nothing; exporting it would write a copy labelled as quantized.", model.Path);
+        if (format == ExportFormat.CompressedTensors && CompressedTensorsGap(plan) is { } gap)
+            throw new ModelOptException(ExportErrorIds.CompressedTensorsFormatUnsupported, ErrorKind.NotImplemented,
+                $"The plan for '{model.Name}' {gap}; ModelOptPS writes compressed-tensors for NVFP4 (W4A4 or weight-only) " +
+                "checkpoints only. Export it with -Format ModelOpt, which vLLM, SGLang and TensorRT-LLM load.", model.Path);
         if (plan.NeedsCalibration && model.Statistics is null)
             throw new ModelOptException("CalibrationRequired", ErrorKind.InvalidOperation,
-                $"Plan '{plan.RecipeName}' quantizes activations (W4A4), which needs calibrated input scales: pipe the model " +
-                "through Invoke-Calibration before Export-Nvfp4, or choose the weight-only preset (Set-QuantConfig -Preset W4A16_NVFP4).", model.Path);
+                $"Plan '{plan.RecipeName}' needs calibrated scales for {CalibrationNeeds.Describe(plan)}: pipe the model through " +
+                "Invoke-Calibration before Export-Nvfp4, or choose formats that need none (weight-only NVFP4: Set-QuantConfig -Preset " +
+                "W4A16_NVFP4; a KV cache in cast mode: -KvCache Fp8Cast).", model.Path);
         string source = Path.TrimEndingDirectorySeparator(model.Path) + Path.DirectorySeparatorChar;
         if ((target + Path.DirectorySeparatorChar).StartsWith(source, StringComparison.Ordinal) || source.StartsWith(target + Path.DirectorySeparatorChar, StringComparison.Ordinal))
             throw new ModelOptException("TargetOverlapsSource", ErrorKind.InvalidArgument,
@@ -123,8 +127,23 @@ public static class CheckpointExporter
         return plan;
     }
 
-    /// <summary>Every Linear-like module left unquantized, as the export names it.</summary>
-    private static IReadOnlyList<string> ExclusionList(QuantPlan plan, IReadOnlyList<WeightUnit> units, ExportFormat format)
+    /// <summary>What compressed-tensors cannot say about this plan, or null.</summary>
+    private static string? CompressedTensorsGap(QuantPlan plan)
+    {
+        var gaps = new List<string>();
+        if (plan.Formats.Contains("FP8")) gaps.Add("quantizes modules to FP8");
+        if (plan.QuantAlgo == QuantizationSummary.MixedPrecision) gaps.Add($"mixes formats ({string.Join(", ", plan.Formats)})");
+        if (plan.KvCache.Mode != KvCacheMode.None) gaps.Add("quantizes the KV cache");
+        return gaps.Count == 0 ? null : string.Join(" and ", gaps);
+    }
+
+    /// <summary>
+    /// The exclusion list as written: for compressed-tensors every Linear-like module left unquantized; for ModelOpt's
+    /// format with one quantization format, ModelOpt's summary of them, and with MIXED_PRECISION none (the per-layer
+    /// list says what is quantized); then the MTP head the way ModelOpt adds it (<see cref="MtpExclusions"/>). Null where
+    /// ModelOpt writes no list.
+    /// </summary>
+    private static IReadOnlyList<string>? ExclusionList(HFModel model, QuantPlan plan, IReadOnlyList<WeightUnit> units, ExportFormat format)
     {
         // Experts copied fused (MTP) are unquantized Linear-like modules too: a consumer must not expect NVFP4 there.
         var unquantized = units.Where(u => !u.IsQuantized).Select(u => u.OutputPrefix)
@@ -132,9 +151,17 @@ public static class CheckpointExporter
             .ToList();
         if (format == ExportFormat.CompressedTensors)
             return unquantized.Order(StringComparer.Ordinal).ToList(); // vLLM matches ignore entries by exact name or re:
-        // ModelOpt also lists convolutions, which carry quantizers left disabled.
-        var convolutions = plan.Modules.Where(m => m.Kind == ModuleKind.Conv).Select(m => m.Name);
-        return ExcludeModules.Summarize(unquantized.Concat(convolutions), units.Where(u => u.IsQuantized).Select(u => u.OutputPrefix));
+        var quantized = units.Where(u => u.IsQuantized).Select(u => u.OutputPrefix).ToList();
+        // ModelOpt never quantizes the MTP head; a plan that does keeps it in the summary, where no wildcard can cover it.
+        var mtp = quantized.Any(MtpExclusions.IsMtp) ? [] : MtpExclusions.Prefixes(model.Checkpoint.Tensors.Keys);
+        IReadOnlyList<string>? summary = null;
+        if (plan.QuantAlgo != QuantizationSummary.MixedPrecision)
+        {
+            // ModelOpt also lists convolutions, which carry quantizers left disabled.
+            var convolutions = plan.Modules.Where(m => m.Kind == ModuleKind.Conv).Select(m => m.Name);
+            summary = ExcludeModules.Summarize(unquantized.Concat(convolutions).Where(n => mtp.Count == 0 || !MtpExclusions.IsMtp(n)), quantized);
+        }
+        return mtp.Count == 0 ? summary : MtpExclusions.Append(summary ?? [], mtp);
     }
 
     private static List<string> WriteTensors(OutputLayout layout, string folder, ExportOptions options, Action<ExportStep> step,
@@ -152,7 +179,7 @@ public static class CheckpointExporter
         return writer.Complete().ToList();
     }
 
-    private static IEnumerable<string> WriteConfigs(HFModel model, QuantPlan plan, IReadOnlyList<string> exclude, string folder,
+    private static IEnumerable<string> WriteConfigs(HFModel model, QuantPlan plan, IReadOnlyList<string>? exclude, string folder,
         ExportOptions options, List<string> warnings)
     {
         var config = (JsonObject)model.Config.Root.DeepClone();
@@ -162,17 +189,17 @@ public static class CheckpointExporter
             config["architectures"] = new JsonArray(arch);
             warnings.Add($"config.json had no architectures; wrote [\"{arch}\"] ({model.ArchitectureSource})");
         }
-        string algo = plan.QuantAlgo!;
         if (options.Format == ExportFormat.ModelOpt)
         {
-            config["quantization_config"] = QuantizationConfigs.ModelOpt(algo, exclude, options.ProducerVersion);
+            var summary = QuantizationSummary.Of(plan, exclude);
+            config["quantization_config"] = QuantizationConfigs.ModelOpt(summary, options.ProducerVersion);
             File.WriteAllText(Path.Combine(folder, "hf_quant_config.json"),
-                QuantizationConfigs.HfQuantConfig(algo, exclude, options.ProducerVersion).ToJsonString(Indented) + "\n");
+                QuantizationConfigs.HfQuantConfig(summary, options.ProducerVersion).ToJsonString(Indented) + "\n");
             yield return "hf_quant_config.json";
         }
         else
         {
-            config["quantization_config"] = QuantizationConfigs.CompressedTensors(plan.NeedsCalibration, exclude);
+            config["quantization_config"] = QuantizationConfigs.CompressedTensors(plan.QuantAlgo == "NVFP4", exclude!);
         }
         File.WriteAllText(Path.Combine(folder, ModelConfig.FileName), config.ToJsonString(Indented) + "\n");
         yield return ModelConfig.FileName;

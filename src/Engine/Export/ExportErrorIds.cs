@@ -14,4 +14,10 @@ public static class ExportErrorIds
 
     /// <summary>The forward engine cannot plan the model, so the Linears that must share scales are not known.</summary>
     public const string InputSharingUnknown = nameof(InputSharingUnknown);
+
+    /// <summary>compressed-tensors was asked for a plan it cannot express here: FP8 modules, mixed formats or a quantized KV cache.</summary>
+    public const string CompressedTensorsFormatUnsupported = nameof(CompressedTensorsFormatUnsupported);
+
+    /// <summary>A scaled FP8 KV cache whose k/v quantizer has no positive amax from calibration (nor a pinned one).</summary>
+    public const string KvCacheAmaxMissing = nameof(KvCacheAmaxMissing);
 }

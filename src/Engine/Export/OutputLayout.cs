@@ -8,9 +8,9 @@ using ModelOptPS.Engine.Safetensors;
 namespace ModelOptPS.Engine.Export;
 
 /// <summary>
-/// Every tensor of the exported checkpoint, sorted by name, each with the code that produces its bytes: quantized
-/// weights (packed E2M1, E4M3 block scales, fp32 global scales, named per format), split expert slices, and
-/// byte-for-byte copies of everything else. Built before the first byte is written, since headers come first.
+/// Every tensor of the exported checkpoint, sorted by name, each with the code that produces its bytes: NVFP4 weights
+/// (packed E2M1, E4M3 block scales, fp32 global scales, named per format), FP8 weights (<see cref="Fp8Tensors"/>), the KV
+/// cache's k/v scales (<see cref="KvCacheScales"/>), split expert slices, and byte-for-byte copies of everything else. Built before the first byte is written, since headers come first.
 /// </summary>
 public sealed class OutputLayout
 {
@@ -29,7 +29,15 @@ public sealed class OutputLayout
         var layout = new OutputLayout();
         var tensors = new List<OutputTensor>();
         foreach (var unit in units)
-            tensors.AddRange(unit.IsQuantized ? layout.Quantized(unit, scales, options) : [CopyUnit(unit)]);
+        {
+            tensors.AddRange(unit.Decision switch
+            {
+                QuantDecision.Fp8 => Fp8Tensors.For(unit, scales, options, layout._warnings),
+                _ when unit.IsQuantized => layout.Quantized(unit, scales, options),
+                _ => [CopyUnit(unit)],
+            });
+        }
+        tensors.AddRange(KvCacheScales.For(model, plan, options.Order));
         foreach (var mp in plan.Modules)
         {
             var m = mp.Module;
@@ -47,6 +55,7 @@ public sealed class OutputLayout
     private static OutputTensor CopyUnit(WeightUnit unit) =>
         OutputTensor.Copy(unit.OutputPrefix + ".weight", unit.Source, unit.ByteOffset, unit.ByteLength, [unit.Rows, unit.Cols]);
 
+    /// <summary>The NVFP4 tensors of one unit (W4A4 or weight-only).</summary>
     private IEnumerable<OutputTensor> Quantized(WeightUnit unit, ScaleGroups scales, ExportOptions options)
     {
         bool ct = options.Format == ExportFormat.CompressedTensors;

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using ModelOptPS.Engine.Checkpoint;
+using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Export;
 using ModelOptPS.Engine.Model;
 using ModelOptPS.Engine.Numerics;
@@ -9,9 +10,9 @@ using ModelOptPS.Engine.Safetensors;
 namespace ModelOptPS.Engine.Tests.Export;
 
 /// <summary>
-/// Every family under every preset, in both formats: each quantized weight has exactly the contract's tensors with
-/// bytes equal to the NVFP4 kernel's output for its shared group amax, every other tensor is a byte-for-byte copy, and
-/// nothing else is in the checkpoint.
+/// Every family under every preset, in both formats (compressed-tensors refuses the plans it cannot express: FP8,
+/// MIXED_PRECISION, a quantized KV cache): each quantized weight has exactly the contract's tensors with bytes equal to the NVFP4 or FP8 kernel's output for its
+/// group amax, every other tensor is a byte-for-byte copy, and nothing else is in the checkpoint.
 /// </summary>
 public class ExportLayoutTests : IDisposable
 {
@@ -27,7 +28,7 @@ public class ExportLayoutTests : IDisposable
         foreach (var format in Enum.GetValues<ExportFormat>())
         {
             bool dense = family is "llama" or "qwen2" or "qwen3";
-            if (dense && preset == "NVFP4_EXPERTS_ONLY") continue; // an empty plan: refused by the planner
+            if (dense && preset.StartsWith("NVFP4_EXPERTS_ONLY", StringComparison.Ordinal)) continue; // an empty plan: refused by the planner
             data.Add(family, preset, format);
         }
         return data;
@@ -38,11 +39,17 @@ public class ExportLayoutTests : IDisposable
     public void ExportMatchesTheContract(string family, string preset, ExportFormat format)
     {
         using var model = ExportFixture.Planned(_tmp, family, preset);
+        bool ct = format == ExportFormat.CompressedTensors;
+        if (ct && (model.Plan!.QuantAlgo is not ("NVFP4" or "W4A16_NVFP4") || model.Plan.KvCache.Mode != KvCacheMode.None))
+        {
+            var refused = Assert.Throws<ModelOptException>(() => ExportFixture.Export(model, _tmp, format));
+            Assert.Equal(ExportErrorIds.CompressedTensorsFormatUnsupported, refused.ErrorId);
+            return;
+        }
         var result = ExportFixture.Export(model, _tmp, format, maxShardBytes: 300_000);
         using var output = CheckpointReader.Open(result.Path);
         var units = WeightUnits.From(model, model.Plan!);
         var scales = ScaleGroups.Compute(model, units, default);
-        bool ct = format == ExportFormat.CompressedTensors;
         var expected = new HashSet<string>(StringComparer.Ordinal);
 
         foreach (var unit in units)
@@ -54,6 +61,18 @@ public class ExportLayoutTests : IDisposable
                 expected.Add(p + ".weight");
                 Assert.Equal(weight.Span.ToArray(), Bytes(output, p + ".weight"));
                 Assert.Equal([(long)unit.Rows, unit.Cols], output.GetTensor(p + ".weight").Info.Shape);
+                continue;
+            }
+            if (unit.Decision == QuantDecision.Fp8)
+            {
+                var codes = new byte[unit.Rows * unit.Cols];
+                var fp8 = Fp8.Quantize(p + ".weight", weight.Span, unit.DType, unit.Rows, unit.Cols, codes, new Fp8Options { Amax = scales.WeightAmax(unit) });
+                Assert.Equal(codes, Bytes(output, p + ".weight"));
+                Assert.Equal(DType.F8_E4M3, output.GetTensor(p + ".weight").Info.DType);
+                Assert.Equal([(long)unit.Rows, unit.Cols], output.GetTensor(p + ".weight").Info.Shape);
+                Assert.Equal(fp8.WeightScale, Scalar(output, p + ".weight_scale", []));
+                Assert.Equal(Fp8.ActivationScale(scales.InputAmax(unit), unit.InputQuantizer!), Scalar(output, p + ".input_scale", []));
+                expected.UnionWith([p + ".weight", p + ".weight_scale", p + ".input_scale"]);
                 continue;
             }
             string packedName = ct ? p + ".weight_packed" : p + ".weight";

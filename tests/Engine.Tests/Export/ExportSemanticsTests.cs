@@ -110,7 +110,7 @@ public class ExportSemanticsTests : IDisposable
         using var model = ExportFixture.Planned(_tmp, "qwen3_5_moe");
         var result = ExportFixture.Export(model, _tmp);
         const string t = "model.language_model.layers.";
-        var expected = new List<string> { "lm_head", "model.visual*", "mtp*" };
+        var expected = new List<string> { "lm_head", "model.visual*" };
         for (int l = 0; l < 4; l++)
         {
             expected.Add($"{t}{l}.mlp.gate");
@@ -119,6 +119,9 @@ public class ExportSemanticsTests : IDisposable
             expected.AddRange([$"{t}{l}.linear_attn.conv1d", $"{t}{l}.linear_attn.in_proj_a", $"{t}{l}.linear_attn.in_proj_b"]);
         }
         expected.Sort(StringComparer.Ordinal);
+        // The MTP head is not in the sorted summary: ModelOpt's model has no mtp.* modules, and _add_mtp_exclusions appends
+        // the prefixes of the MTP tensors afterwards, sorted (upstream ModelOpt, as in nvidia/Qwen3.6-27B-NVFP4).
+        expected.AddRange(["mtp*", "mtp.layers.0*"]);
         Assert.Equal(expected, result.ExcludedModules);
 
         var hf = JsonNode.Parse(File.ReadAllText(Path.Combine(result.Path, "hf_quant_config.json")))!;
