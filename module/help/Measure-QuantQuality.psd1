@@ -1,6 +1,6 @@
 # Help for Measure-QuantQuality; see _Template.psd1 for the format and build/New-ModuleHelp.ps1 for how it is checked.
 @{
-    Synopsis     = 'Measures how much quality quantization (NVFP4, FP8, an FP8 KV cache) costs a model on held-out text.'
+    Synopsis     = 'Measures what an NVFP4, FP8 or FP8-KV form costs on held-out text.'
 
     Description  = @'
 Measure-QuantQuality runs a model and its NVFP4 form on the same held-out text and reports:

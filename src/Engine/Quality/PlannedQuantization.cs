@@ -19,7 +19,6 @@ namespace ModelOptPS.Engine.Quality;
 internal sealed class PlannedQuantization : IQuantizedForm
 {
     private readonly Dictionary<string, List<(WeightUnit Unit, long ElementOffset)>> _units = new(StringComparer.Ordinal);
-    private readonly Dictionary<WeightUnit, float> _fp8Amax = [];
     private readonly Dictionary<string, ActivationQuantizer> _activations = new(StringComparer.Ordinal);
     private readonly ScaleGroups _scales;
 
@@ -34,24 +33,10 @@ internal sealed class PlannedQuantization : IQuantizedForm
             string key = unit.Expert is not null && WeightUnits.IsSplit(unit.Module) ? unit.Source.Name : unit.Module.Name;
             if (!_units.TryGetValue(key, out var list)) _units[key] = list = [];
             list.Add((unit, unit.ByteOffset / DTypes.SizeOf(unit.DType)));
-            if (unit.Decision == QuantDecision.Nvfp4 && unit.InputQuantizer is { } q)
-                _activations[q] = new Nvfp4Activations(GlobalScale.InputScale(_scales.InputAmax(unit), unit.OutputPrefix));
-        }
-        foreach (var group in units.Where(u => u.Decision == QuantDecision.Fp8 && u.InputQuantizer is not null).GroupBy(Fp8InputScale))
-        {
-            var quantizers = group.Select(u => u.InputQuantizer!).Distinct().ToList();
-            float max = amaxes.Max(quantizers, model.Path);
-            foreach (var q in quantizers) _activations[q] = new Fp8Activations(Fp8.ActivationScale(max, q));
-        }
-        foreach (var group in units.Where(u => u.Decision == QuantDecision.Fp8).GroupBy(Fp8WeightQuantizer))
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            float max = group.Max(u =>
-            {
-                using var bytes = u.Read();
-                return Amax.ComputeFinite(u.OutputPrefix + ".weight", bytes.Span, u.DType);
-            });
-            foreach (var u in group) _fp8Amax[u] = max;
+            if (unit.InputQuantizer is not { } q || !unit.Decision.QuantizesInputs()) continue;
+            _activations[q] = unit.Decision == QuantDecision.Fp8
+                ? new Fp8Activations(Fp8.ActivationScale(_scales.InputAmax(unit), q))
+                : new Nvfp4Activations(GlobalScale.InputScale(_scales.InputAmax(unit), unit.OutputPrefix));
         }
         if (plan.KvCache.Mode != KvCacheMode.None)
         {
@@ -60,7 +45,8 @@ internal sealed class PlannedQuantization : IQuantizedForm
                 foreach (var q in new[] { layer.Key, layer.Value })
                 {
                     bool written = plan.KvCache.Mode == KvCacheMode.Fp8Scaled && q.Enabled;
-                    _activations[q.Name] = new Fp8Activations(written ? Fp8.ActivationScale(amaxes.Max([q.Name], model.Path), q.Name) : 1f);
+                    // A scaled cache without a positive amax is refused here as the export refuses it.
+                    _activations[q.Name] = new Fp8Activations(written ? Fp8.ActivationScale(amaxes.TryGet(q.Name, out float amax) ? amax : 0f, q.Name) : 1f);
                 }
             }
         }
@@ -81,7 +67,7 @@ internal sealed class PlannedQuantization : IQuantizedForm
         {
             var part = values.AsSpan((int)offset, unit.Rows * unit.Cols);
             if (unit.Decision == QuantDecision.Fp8)
-                Fp8.FakeQuantizeWeightInPlace(unit.OutputPrefix + ".weight", part, unit.DType, unit.Rows, unit.Cols, new Fp8Options { Amax = _fp8Amax[unit] });
+                Fp8.FakeQuantizeWeightInPlace(unit.OutputPrefix + ".weight", part, unit.DType, unit.Rows, unit.Cols, new Fp8Options { Amax = _scales.WeightAmax(unit) });
             else
                 Nvfp4.FakeQuantizeInPlace(unit.OutputPrefix, part, unit.Rows, unit.Cols, new Nvfp4Options { GlobalAmax = _scales.WeightAmax(unit) });
         }
@@ -94,14 +80,4 @@ internal sealed class PlannedQuantization : IQuantizedForm
     /// The FP8 weight quantizer a unit is quantized by: its own Linear's, or for a fused expert's gate and up halves the
     /// one <c>gate_up_proj_weight_quantizers.e</c> over both (FP8 groups are not unified at export; FP8-FACTS.md).
     /// </summary>
-    /// <summary>
-    /// The units that share one FP8 <c>input_scale</c>: a Linear alone (FP8 groups are not unified), the experts of a layer
-    /// together per gate/up and down, whatever their layout (the export's rule, after ModelOpt's
-    /// <c>set_expert_quantizer_amax</c>; vLLM's FP8 MoE keeps the max of the experts' input scales anyway).
-    /// </summary>
-    private static string Fp8InputScale(WeightUnit unit) =>
-        unit.ExpertsContainer is { } container ? $"{container}|{(unit.Role == "down_proj" ? "down" : "gate_up")}" : unit.OutputPrefix;
-
-    private static string Fp8WeightQuantizer(WeightUnit unit) =>
-        WeightUnits.IsSplit(unit.Module) && unit.Role is "gate_proj" or "up_proj" ? $"{unit.Source.Name}[{unit.Expert}]" : unit.OutputPrefix;
 }
