@@ -51,7 +51,10 @@ quant_cfg section, and ModelOpt's $import of units (resolved beside the file, or
 base_disable_all, default_disabled_quantizers, the nvfp4 and fp8 numerics, the kv_fp8 and kv_fp8_cast units and
 ModelOpt's Qwen3.5 w4a16_nvfp4-fp8_attn-kv_fp8_cast quant_cfg). ModelOpt's two-document unit form (an imports header,
 ---, then the list) and its recipe form (imports, metadata, quantize with algorithm and quant_cfg) load unchanged. The
-file's algorithm (default max) is kept with the plan. Relative paths are resolved against the current location.
+file's algorithm (default max) decides the NVFP4 weights' block scales: max, mse (with or without fp8_scale_sweep:
+true), local_hessian and gptq (with perc_damp and block_size) in ModelOpt's spellings; another one (awq_lite,
+smoothquant, ...) is the error UnsupportedCalibrationAlgorithm. Relative paths are resolved against the current
+location.
 '@
         KvCache        = @'
 The KV cache, applied after the recipe and -Include/-Exclude: None (unquantized), Fp8Cast (FP8 with the amax pinned to
@@ -59,6 +62,18 @@ The KV cache, applied after the recipe and -Include/-Exclude: None (unquantized)
 and v_scale per attention layer, amax / 448 from calibration: ModelOpt's kv_fp8). Without it the recipe decides (its
 '*[kv]_bmm_quantizer' entries). Only softmax-attention layers of the language model have a KV cache; linear-attention
 layers, the MTP head and the vision tower do not. -Include and -Exclude never change the KV cache.
+'@
+        Algorithm      = @'
+How the NVFP4 weights get their block scales; it overrides the recipe's algorithm and does not change the output
+format (packed E2M1 codes, E4M3 block scales, one weight_scale_2 from the group's max |w|), so every engine loads the
+result. Max: each block's scale from its own max |w| (ModelOpt's max, the default). Mse: per block the multiple of
+its max (0.25 to 4.0, step 0.1) with the least squared error (ModelOpt's mse). MseFp8Sweep: per block the E4M3 scale,
+of all 126 positive ones, with the least squared error (ModelOpt's mse with fp8_scale_sweep). LocalHessian: the same
+sweep weighing the error by the block's input statistics (ModelOpt's local_hessian). Gptq: layer by layer, quantizes
+column blocks and moves the rounding error onto the columns not yet quantized (ModelOpt's gptq, perc_damp 0.01,
+block_size 128). Max, Mse and MseFp8Sweep need no data for the weights; LocalHessian and Gptq need Invoke-Calibration
+(also for weight-only plans), and Export-Nvfp4 refuses them without it. FP8 and unquantized modules are not affected.
+Get-QuantPlan shows the algorithm of each module.
 '@
         Include        = @'
 Module-name patterns (fnmatch: * matches across dots, case-sensitive), for example '*.self_attn.o_proj', whose modules
@@ -138,6 +153,19 @@ Fp8Scaled replaces the preset's FP8 cast KV cache with one whose k/v scales come
 '@
         }
         @{
+            Title   = 'Weights by the MSE FP8-scale sweep, no calibration needed'
+            Code    = @'
+Import-HFModel ./ckpt |
+    Set-QuantConfig -Preset W4A16_NVFP4 -Algorithm MseFp8Sweep |
+    Export-Nvfp4 -Path ./ckpt-nvfp4
+'@
+            Remarks = @'
+Each 16-element block gets the E4M3 scale with the least squared error instead of the one from its max |w|. The
+output format is unchanged, so engines load it as any NVFP4 checkpoint. With -Algorithm LocalHessian or Gptq, pipe
+the model through Invoke-Calibration before Export-Nvfp4.
+'@
+        }
+        @{
             Title   = 'Use a ModelOpt recipe file'
             Code    = @'
 @"
@@ -162,8 +190,8 @@ Errors are non-terminating, one per model. Error ids: UnknownPreset, RecipeFileN
 RecipeImportNotFound, QuantizerWithoutFormat, UnsupportedQuantizerFormat, PlanQuantizesNothing,
 Fp8WithoutInputQuantizer (FP8 weights need FP8 inputs), FusedExpertsFormatsMixed (the experts of one fused container in
 different formats), UnsupportedKvCacheFormat (a KV-cache quantizer that is not FP8 per tensor), KvCacheModesMixed (some
-KV-cache quantizers cast, others scaled), UnsupportedCalibrationAlgorithm (a recipe file that calibrates with
-anything but max, such as mse or awq_lite),
+KV-cache quantizers cast, others scaled), UnsupportedCalibrationAlgorithm (a recipe file whose algorithm is not
+max, mse, local_hessian or gptq, such as awq_lite or smoothquant, or one of those with settings not implemented),
 MergedLayerPartiallyQuantized (the recipe quantizes only some shards of a layer vLLM loads as one, such as q/k/v,
 gate/up or linear_attn.in_proj_qkv + in_proj_z, or gives them different formats; the message names the layer and the
 -Include/-Exclude patterns that decide all its shards alike).

@@ -49,6 +49,11 @@ public sealed class SetQuantConfigCommand : ModelOptCmdlet
     [Parameter]
     public KvCacheMode? KvCache { get; set; }
 
+    /// <summary>How NVFP4 weights get their block scales: Max, Mse, MseFp8Sweep, LocalHessian or Gptq (the last two need
+    /// Invoke-Calibration). Overrides the recipe's algorithm. Omitted: as the recipe says (presets: Max).</summary>
+    [Parameter]
+    public WeightAlgorithm? Algorithm { get; set; }
+
     /// <summary>Accept a plan that quantizes no module (otherwise an error, since the export would be a copy).</summary>
     [Parameter]
     public SwitchParameter AllowEmptyPlan { get; set; }
@@ -60,6 +65,8 @@ public sealed class SetQuantConfigCommand : ModelOptCmdlet
             var recipe = LoadRecipe();
             recipe = recipe.WithModulePatterns(Include, Exclude, QuantizerFormat.Nvfp4, weightOnly: !recipe.EnablesInputs);
             if (KvCache is { } kv) recipe = recipe.WithKvCache(kv);
+            // The recipe's own settings (GPTQ's perc_damp, block_size) stay when it already names this algorithm.
+            if (Algorithm is { } algorithm && algorithm != recipe.Algorithm.Weights) recipe = recipe.WithAlgorithm(new QuantAlgorithm(algorithm));
             WriteVerbose($"Applying recipe '{recipe.Name}' ({recipe.Entries.Count} entries, later entries win) to {InputObject.Modules.Count} modules of {InputObject.Name}.");
             var plan = QuantPlanner.Plan(InputObject, recipe, AllowEmptyPlan);
             foreach (var warning in plan.Warnings) WriteWarning(warning);

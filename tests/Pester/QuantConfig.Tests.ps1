@@ -161,13 +161,37 @@ quantize:
         (Import-HFModel $Qwen35 -WarningAction SilentlyContinue | Set-QuantConfig -RecipePath $recipe -KvCache None).Plan.KvCache.Mode | Should -Be 'None'
     }
 
-    It 'refuses a recipe that calibrates with another algorithm than max' {
-        $recipe = Join-Path $TestDrive 'mse.yaml'
-        "quantize:`n  algorithm: {method: mse}`n  quant_cfg:`n    - `$import: configs/ptq/units/w4_nvfp4`n" | Set-Content $recipe
+    It 'refuses a recipe that calibrates with an algorithm ModelOptPS does not implement' {
+        $recipe = Join-Path $TestDrive 'awq.yaml'
+        "quantize:`n  algorithm: {method: awq_lite}`n  quant_cfg:`n    - `$import: configs/ptq/units/w4_nvfp4`n" | Set-Content $recipe
         Import-HFModel $Llama | Set-QuantConfig -RecipePath $recipe -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         $errs[0].FullyQualifiedErrorId | Should -BeLike 'UnsupportedCalibrationAlgorithm,*'
         $errs[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
         $errs[0].Exception.Path | Should -Be $recipe
+    }
+
+    It 'takes the weight algorithm from a recipe file in ModelOpt''s spelling' {
+        $recipe = Join-Path $TestDrive 'mse-sweep.yaml'
+        "quantize:`n  algorithm:`n    method: mse`n    fp8_scale_sweep: true`n  quant_cfg:`n    - `$import: configs/ptq/units/w4_nvfp4`n" | Set-Content $recipe
+        $plan = (Import-HFModel $Llama | Set-QuantConfig -RecipePath $recipe).Plan
+        $plan.WeightAlgorithm | Should -Be 'MseFp8Sweep'
+        $plan.NeedsCalibration | Should -BeFalse
+        # -Algorithm overrides the file's.
+        (Import-HFModel $Llama | Set-QuantConfig -RecipePath $recipe -Algorithm Gptq).Plan.WeightAlgorithm | Should -Be 'Gptq'
+    }
+
+    It 'sets the weight algorithm with -Algorithm; LocalHessian and Gptq need calibration even weight-only' -ForEach @(
+        @{ Algorithm = 'Max'; Needs = $false }, @{ Algorithm = 'Mse'; Needs = $false }, @{ Algorithm = 'MseFp8Sweep'; Needs = $false },
+        @{ Algorithm = 'LocalHessian'; Needs = $true }, @{ Algorithm = 'Gptq'; Needs = $true }
+    ) {
+        $plan = (Import-HFModel $Llama | Set-QuantConfig -Preset W4A16_NVFP4 -Algorithm $Algorithm).Plan
+        $plan.WeightAlgorithm | Should -Be $Algorithm
+        $plan.NeedsCalibration | Should -Be $Needs
+        ($plan | Format-List | Out-String) | Should -Match "WeightAlgorithm\s*:\s*$Algorithm"
+    }
+
+    It 'refuses an unknown -Algorithm' {
+        { Import-HFModel $Llama | Set-QuantConfig -Algorithm Awq -ErrorAction Stop } | Should -Throw -ErrorId 'ParameterArgumentTransformationError,ModelOptPS.Cmdlets.SetQuantConfigCommand'
     }
 }
 
@@ -188,6 +212,17 @@ Describe 'Get-QuantPlan' {
         @($Model | Get-QuantPlan -Decision Nvfp4 -Kind FusedExperts).Count | Should -Be 4
         @($Model | Get-QuantPlan -Name '*in_proj_a').Decision | Select-Object -Unique | Should -Be 'Unquantized'
         @($Model | Get-QuantPlan -Name 'model.language_model.layers.0.mlp.experts' -ExpertUnits).Count | Should -Be 16
+    }
+
+    It 'shows the weight algorithm per module, none for FP8 and unquantized modules' {
+        $mixed = Import-HFModel $Qwen35 -WarningAction SilentlyContinue | Set-QuantConfig -Preset W4A16_NVFP4_FP8_ATTN_KV_FP8_CAST -Algorithm MseFp8Sweep
+        $rows = $mixed | Get-QuantPlan
+        ($rows | Where-Object Decision -EQ 'W4A16Nvfp4').Algorithm | Select-Object -Unique | Should -Be 'MseFp8Sweep'
+        ($rows | Where-Object Decision -EQ 'Fp8').Algorithm | Select-Object -Unique | Should -BeNullOrEmpty
+        ($rows | Where-Object Decision -EQ 'Unquantized').Algorithm | Select-Object -Unique | Should -BeNullOrEmpty
+        $text = $mixed | Get-QuantPlan -Decision W4A16Nvfp4 | Out-String
+        $text | Should -Match 'Algorithm'
+        $text | Should -Match 'MseFp8Sweep'
     }
 
     It 'renders a table with the entry column' {

@@ -20,6 +20,9 @@ internal static class CalibrationNeeds
         if (nvfp4 > 0) parts.Add($"the input_scale of {nvfp4} NVFP4 (W4A4) input quantizer(s)");
         if (fp8 > 0) parts.Add($"the input_scale of {fp8} FP8 input quantizer(s)");
         if (kv.Count > 0) parts.Add($"the k_scale/v_scale of {kv.Count} KV-cache quantizer(s) (scaled FP8 KV cache)");
+        if (plan.NeedsWeightCalibration)
+            parts.Add($"the NVFP4 weights of {plan.Modules.Count(m => m.Algorithm is not null)} module(s), whose algorithm {plan.Algorithm} " +
+                      "works on the calibration inputs (Max, Mse and MseFp8Sweep need none)");
         return string.Join(", ", parts);
     }
 }

@@ -119,7 +119,7 @@ public static class CheckpointExporter
             throw new ModelOptException("CalibrationRequired", ErrorKind.InvalidOperation,
                 $"Plan '{plan.RecipeName}' needs calibrated scales for {CalibrationNeeds.Describe(plan)}: pipe the model through " +
                 "Invoke-Calibration before Export-Nvfp4, or choose formats that need none (weight-only NVFP4: Set-QuantConfig -Preset " +
-                "W4A16_NVFP4; a KV cache in cast mode: -KvCache Fp8Cast).", model.Path);
+                "W4A16_NVFP4; a KV cache in cast mode: -KvCache Fp8Cast; a data-free weight algorithm: -Algorithm Max, Mse or MseFp8Sweep).", model.Path);
         string source = Path.TrimEndingDirectorySeparator(model.Path) + Path.DirectorySeparatorChar;
         if ((target + Path.DirectorySeparatorChar).StartsWith(source, StringComparison.Ordinal) || source.StartsWith(target + Path.DirectorySeparatorChar, StringComparison.Ordinal))
             throw new ModelOptException("TargetOverlapsSource", ErrorKind.InvalidArgument,

@@ -27,13 +27,14 @@ public sealed class OutputLayout
     public static OutputLayout Build(HFModel model, QuantPlan plan, IReadOnlyList<WeightUnit> units, ScaleGroups scales, ExportOptions options)
     {
         var layout = new OutputLayout();
+        var weights = WeightQuantization.For(model, plan);
         var tensors = new List<OutputTensor>();
         foreach (var unit in units)
         {
             tensors.AddRange(unit.Decision switch
             {
                 QuantDecision.Fp8 => Fp8Tensors.For(unit, scales, options, layout._warnings),
-                _ when unit.IsQuantized => layout.Quantized(unit, scales, options),
+                _ when unit.IsQuantized => layout.Quantized(unit, scales, weights, options),
                 _ => [CopyUnit(unit)],
             });
         }
@@ -56,14 +57,14 @@ public sealed class OutputLayout
         OutputTensor.Copy(unit.OutputPrefix + ".weight", unit.Source, unit.ByteOffset, unit.ByteLength, [unit.Rows, unit.Cols]);
 
     /// <summary>The NVFP4 tensors of one unit (W4A4 or weight-only).</summary>
-    private IEnumerable<OutputTensor> Quantized(WeightUnit unit, ScaleGroups scales, ExportOptions options)
+    private IEnumerable<OutputTensor> Quantized(WeightUnit unit, ScaleGroups scales, WeightQuantization weights, ExportOptions options)
     {
         bool ct = options.Format == ExportFormat.CompressedTensors;
         string p = unit.OutputPrefix;
         float groupAmax = scales.WeightAmax(unit);
-        float weightScale2 = GlobalScale.ForWeight(groupAmax, options.Order);
+        float weightScale2 = weights.WeightScale2(unit, groupAmax, options.Order);
         string packedName = ct ? $"{p}.weight_packed" : $"{p}.weight";
-        yield return new OutputTensor(new TensorSpec(packedName, DType.U8, [unit.Rows, unit.Cols / 2]), w => WritePacked(w, unit, packedName, groupAmax, options));
+        yield return new OutputTensor(new TensorSpec(packedName, DType.U8, [unit.Rows, unit.Cols / 2]), w => WritePacked(w, unit, packedName, groupAmax, weights, options));
         yield return new OutputTensor(new TensorSpec($"{p}.weight_scale", DType.F8_E4M3, [unit.Rows, unit.Cols / Nvfp4.BlockSize]), w =>
         {
             w.WriteTensor($"{p}.weight_scale", _pendingScales[p]);
@@ -81,7 +82,7 @@ public sealed class OutputLayout
 
     /// <summary>Quantizes one weight into pooled buffers, writes the packed codes and keeps the block scales for the
     /// <c>weight_scale</c> tensor, which sorts right after it.</summary>
-    private void WritePacked(CheckpointWriter writer, WeightUnit unit, string name, float groupAmax, ExportOptions options)
+    private void WritePacked(CheckpointWriter writer, WeightUnit unit, string name, float groupAmax, WeightQuantization weights, ExportOptions options)
     {
         int packedLength = Nvfp4.PackedLength(unit.Rows, unit.Cols);
         var packed = ArrayPool<byte>.Shared.Rent(packedLength);
@@ -89,9 +90,7 @@ public sealed class OutputLayout
         try
         {
             using var weight = unit.Read();
-            var result = Nvfp4.Quantize(unit.OutputPrefix + ".weight", weight.Span, unit.DType, unit.Rows, unit.Cols,
-                packed.AsSpan(0, packedLength), blockScales, new Nvfp4Options { GlobalAmax = groupAmax, Order = options.Order });
-            _warnings.AddRange(result.Warnings);
+            _warnings.AddRange(weights.Quantize(unit, weight.Span, unit.DType, groupAmax, options.Order, packed.AsSpan(0, packedLength), blockScales));
             writer.WriteTensor(name, packed.AsSpan(0, packedLength));
             _pendingScales[unit.OutputPrefix] = blockScales;
         }

@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
 using ModelOptPS.Engine.Export;
 using ModelOptPS.Engine.Model;
 using ModelOptPS.Engine.Numerics;
@@ -21,11 +23,13 @@ internal sealed class PlannedQuantization : IQuantizedForm
     private readonly Dictionary<string, List<(WeightUnit Unit, long ElementOffset)>> _units = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ActivationQuantizer> _activations = new(StringComparer.Ordinal);
     private readonly ScaleGroups _scales;
+    private readonly WeightQuantization _weights;
 
     public PlannedQuantization(HFModel model, QuantPlan plan, CancellationToken cancellationToken)
     {
         var units = WeightUnits.From(model, plan);
         _scales = ScaleGroups.Compute(model, units, cancellationToken);
+        _weights = WeightQuantization.For(model, plan);
         var amaxes = ActivationAmaxes.Of(plan, model.Statistics);
         foreach (var unit in units.Where(u => u.IsQuantized))
         {
@@ -69,9 +73,30 @@ internal sealed class PlannedQuantization : IQuantizedForm
             if (unit.Decision == QuantDecision.Fp8)
                 Fp8.FakeQuantizeWeightInPlace(unit.OutputPrefix + ".weight", part, unit.DType, unit.Rows, unit.Cols, new Fp8Options { Amax = _scales.WeightAmax(unit) });
             else
-                Nvfp4.FakeQuantizeInPlace(unit.OutputPrefix, part, unit.Rows, unit.Cols, new Nvfp4Options { GlobalAmax = _scales.WeightAmax(unit) });
+                FakeQuantizeNvfp4(unit, part);
         }
         return FloatTensors.ToTensor(values, weight.shape, weight);
+    }
+
+    /// <summary>The unit's values replaced by the dequantized bytes the export writes for it (same algorithm, same group amax).</summary>
+    private void FakeQuantizeNvfp4(WeightUnit unit, Span<float> values)
+    {
+        int packedLength = Nvfp4.PackedLength(unit.Rows, unit.Cols), scaleLength = Nvfp4.ScaleLength(unit.Rows, unit.Cols);
+        var packed = ArrayPool<byte>.Shared.Rent(packedLength);
+        var scales = ArrayPool<byte>.Shared.Rent(scaleLength);
+        try
+        {
+            float groupAmax = _scales.WeightAmax(unit);
+            _weights.Quantize(unit, MemoryMarshal.AsBytes(values), DType.F32, groupAmax, GlobalScaleOrder.Cuda,
+                packed.AsSpan(0, packedLength), scales.AsSpan(0, scaleLength));
+            Nvfp4.Dequantize(packed.AsSpan(0, packedLength), scales.AsSpan(0, scaleLength), _weights.WeightScale2(unit, groupAmax, GlobalScaleOrder.Cuda),
+                unit.Rows, unit.Cols, values);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(packed);
+            ArrayPool<byte>.Shared.Return(scales);
+        }
     }
 
     public ActivationQuantizer? Activation(string quantizerName) => _activations.GetValueOrDefault(quantizerName);

@@ -52,6 +52,21 @@ public sealed class ModulePlan
 
     public ModelModule Module { get; }
 
+    /// <summary>
+    /// How the NVFP4 weights' block scales are chosen (the recipe's algorithm), or null when the module has no NVFP4
+    /// weights (FP8, unquantized): the algorithms choose NVFP4 block scales only.
+    /// </summary>
+    public WeightAlgorithm? Algorithm { get; private set; }
+
+    /// <summary>True when some weight of the module (a Linear, or one expert projection) is NVFP4.</summary>
+    public bool HasNvfp4Weights => Decision.IsNvfp4Weights() || ExpertUnits.Any(u => u.Decision.IsNvfp4Weights());
+
+    internal ModulePlan WithAlgorithm(WeightAlgorithm algorithm)
+    {
+        Algorithm = HasNvfp4Weights ? algorithm : null;
+        return this;
+    }
+
     public bool IsQuantized => Decision.IsQuantized() || (Decision == QuantDecision.Mixed && ExpertUnits.Any(u => u.Decision.IsQuantized()));
 
     public override string ToString() => $"{Name}: {Decision} ({Reason})";

@@ -27,6 +27,15 @@ public sealed class QuantPlan
 
     public IReadOnlyList<string> Warnings { get; }
 
+    /// <summary>The recipe's algorithm (or Set-QuantConfig -Algorithm's), applied to every NVFP4 weight.</summary>
+    public QuantAlgorithm Algorithm => Recipe.Algorithm;
+
+    /// <summary>The algorithm of the NVFP4 weights, or null when the plan has none.</summary>
+    public WeightAlgorithm? WeightAlgorithm => Modules.Any(m => m.HasNvfp4Weights) ? Algorithm.Weights : null;
+
+    /// <summary>True when the NVFP4 weights need calibration data (local Hessian's H blocks, GPTQ's layer inputs).</summary>
+    public bool NeedsWeightCalibration => WeightAlgorithm?.NeedsData() ?? false;
+
     /// <summary>Entries that matched no quantizer of this model (often a typo in a pattern).</summary>
     public IReadOnlyList<RecipeEntry> UnusedEntries { get; }
 
@@ -62,10 +71,12 @@ public sealed class QuantPlan
         .Concat(KvCache.CalibratedQuantizers.Select(q => q.Name))
         .Distinct(StringComparer.Ordinal).ToList();
 
-    /// <summary>True when some scale can only come from calibration (W4A4 or FP8 inputs, a scaled KV cache).</summary>
-    public bool NeedsCalibration => CalibratedQuantizers.Count > 0;
+    /// <summary>True when some scale can only come from calibration (W4A4 or FP8 inputs, a scaled KV cache, or NVFP4
+    /// weights by local Hessian or GPTQ, even weight-only).</summary>
+    public bool NeedsCalibration => CalibratedQuantizers.Count > 0 || NeedsWeightCalibration;
 
     public string Summary => $"{RecipeName}: {QuantizedCount} of {Modules.Count} modules quantized ({QuantAlgo ?? "nothing"})" +
+        (WeightAlgorithm is { } a && a != Quantization.WeightAlgorithm.Max ? $", weights by {Algorithm}" : "") +
         (KvCache.Mode != KvCacheMode.None ? $", {KvCache}" : "") +
         (UnquantizableCount > 0 ? $", {UnquantizableCount} unquantizable" : "") +
         (Warnings.Count > 0 ? $", {Warnings.Count} warning(s)" : "");

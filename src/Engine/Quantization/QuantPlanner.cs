@@ -12,7 +12,7 @@ public static class QuantPlanner
     public static QuantPlan Plan(HFModel model, QuantRecipe recipe, bool allowEmpty = false)
     {
         var matched = new HashSet<int>();
-        var modules = model.Modules.Select(m => PlanModule(m, recipe, matched)).ToList();
+        var modules = model.Modules.Select(m => PlanModule(m, recipe, matched).WithAlgorithm(recipe.Algorithm.Weights)).ToList();
         MergedLayers.Check(modules, recipe.Name, model.Path);
         var warnings = PlanGuards.Check(modules);
         var kvCache = KvCachePlan.Resolve(model, recipe, matched, warnings);

@@ -3,19 +3,19 @@ namespace ModelOptPS.Engine.Quantization;
 /// <summary>An ordered list of recipe entries (ModelOpt's <c>quant_cfg</c>) with a name for reports.</summary>
 public sealed class QuantRecipe
 {
-    public QuantRecipe(string name, IReadOnlyList<RecipeEntry> entries, string algorithm = "max")
+    public QuantRecipe(string name, IReadOnlyList<RecipeEntry> entries, QuantAlgorithm? algorithm = null)
     {
         Name = name;
         Entries = entries;
-        Algorithm = algorithm;
+        Algorithm = algorithm ?? QuantAlgorithm.Max;
     }
 
     public string Name { get; }
 
     public IReadOnlyList<RecipeEntry> Entries { get; }
 
-    /// <summary>Calibration algorithm named by the recipe (ModelOptPS implements <c>max</c>).</summary>
-    public string Algorithm { get; }
+    /// <summary>The recipe's algorithm (ModelOpt's <c>algorithm</c>), which chooses the NVFP4 weights' block scales.</summary>
+    public QuantAlgorithm Algorithm { get; }
 
     /// <summary>
     /// Whether the recipe quantizes activations to NVFP4 anywhere (an enabling NVFP4 entry aimed at input quantizers, or at
@@ -25,7 +25,7 @@ public sealed class QuantRecipe
         && (e.Pattern == "*" || e.Pattern.Contains("input", StringComparison.Ordinal) || e.Target == PatternTarget.Module));
 
     /// <summary>Builds a recipe from entry drafts, numbering positions from 1 in order.</summary>
-    public static QuantRecipe Build(string name, IEnumerable<RecipeEntry> drafts, string algorithm = "max") =>
+    public static QuantRecipe Build(string name, IEnumerable<RecipeEntry> drafts, QuantAlgorithm? algorithm = null) =>
         new(name, drafts.Select((e, i) => e with { Position = i + 1 }).ToList(), algorithm);
 
     /// <summary>
@@ -60,4 +60,7 @@ public sealed class QuantRecipe
         };
         return Build(Name, Entries.Append(Presets.KvCache(format, "-KvCache")), Algorithm);
     }
+
+    /// <summary>This recipe with another algorithm (Set-QuantConfig -Algorithm, which wins over the file's).</summary>
+    public QuantRecipe WithAlgorithm(QuantAlgorithm algorithm) => new(Name, Entries, algorithm);
 }

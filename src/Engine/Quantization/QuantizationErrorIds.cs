@@ -24,6 +24,6 @@ public static class QuantizationErrorIds
     /// <summary>The experts of one fused container planned in different formats, which one quantized_layers entry cannot describe.</summary>
     public const string FusedExpertsFormatsMixed = nameof(FusedExpertsFormatsMixed);
 
-    /// <summary>A recipe file names a calibration algorithm other than max (mse, awq_lite, …), which ModelOptPS does not implement.</summary>
+    /// <summary>A recipe file names a calibration algorithm ModelOptPS does not implement (awq_lite, smoothquant, …; max, mse, local_hessian and gptq are).</summary>
     public const string UnsupportedCalibrationAlgorithm = nameof(UnsupportedCalibrationAlgorithm);
 }

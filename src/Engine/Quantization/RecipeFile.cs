@@ -23,6 +23,7 @@ public static class RecipeFile
         ["configs/ptq/units/base_disable_all"] = () => Presets.DisableAll("").ToJson(),
         ["configs/ptq/units/default_disabled_quantizers"] = () => List(Presets.DefaultDisabled()),
         ["configs/numerics/nvfp4"] = () => QuantizerFormat.Nvfp4.ToJson(),
+        ["configs/numerics/nvfp4_static"] = () => (QuantizerFormat.Nvfp4 with { BlockType = "static" }).ToJson(),
         ["configs/numerics/fp8"] = () => QuantizerFormat.Fp8.ToJson(),
         ["configs/ptq/units/kv_fp8"] = () => List([Presets.KvCache(QuantizerFormat.Fp8, "")]),
         ["configs/ptq/units/kv_fp8_cast"] = () => List([Presets.KvCache(QuantizerFormat.Fp8Cast, "")]),
@@ -49,20 +50,14 @@ public static class RecipeFile
         var context = new Context(path, root is JsonObject o ? o["imports"] as JsonObject : null, Path.GetFileName(path));
         var body = root is JsonObject { } obj && obj["quantize"] is JsonObject q ? q : root;
         var quantCfg = body is JsonObject b ? b["quant_cfg"] : body;
-        // ModelOpt writes the algorithm as a name or as a mapping with its method (algorithm: {method: max, layerwise: …}).
-        string algorithm = (body as JsonObject)?["algorithm"] switch
-        {
-            JsonValue v when v.TryGetValue(out string? s) => s,
-            JsonObject { } a when a["method"] is JsonValue m && m.TryGetValue(out string? method) => method,
-            _ => "max",
-        };
         if (quantCfg is null)
             throw context.Invalid("has no quant_cfg");
-        // Another algorithm (mse, awq_lite, smoothquant, …) gives other scales: calibrating it with max would be a silent difference.
-        if (!string.Equals(algorithm, "max", StringComparison.OrdinalIgnoreCase))
-            throw new ModelOptException(QuantizationErrorIds.UnsupportedCalibrationAlgorithm, ErrorKind.InvalidArgument,
-                $"The recipe file '{path}' calibrates with '{algorithm}'; ModelOptPS implements max calibration only (ModelOpt's " +
-                "default), and scales from another algorithm differ. Use the recipe's max variant, or set algorithm: max.", path);
+        // ModelOpt writes the algorithm as a name or as a mapping with its method (algorithm: {method: mse, fp8_scale_sweep: true, …}).
+        // One it does not implement would give other scales than ModelOpt's: refused, never approximated by another.
+        var algorithm = QuantAlgorithm.Parse((body as JsonObject)?["algorithm"], out string name, out string? problem)
+            ?? throw new ModelOptException(QuantizationErrorIds.UnsupportedCalibrationAlgorithm, ErrorKind.InvalidArgument,
+                $"The recipe file '{path}' calibrates with '{name}': {problem}. Choose one of those, or override the file's with " +
+                "Set-QuantConfig -Algorithm.", path);
         var drafts = Entries(quantCfg, context, depth: 0).ToList();
         return QuantRecipe.Build(Path.GetFileNameWithoutExtension(path), drafts, algorithm);
     }

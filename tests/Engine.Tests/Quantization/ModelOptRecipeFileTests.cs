@@ -204,7 +204,7 @@ public class ModelOptRecipeFileTests : IClassFixture<FamilyModels>, IDisposable
     {
         var builtIn = Presets.Get(preset);
         Assert.Equal(Applied(builtIn), Applied(fromFile));
-        Assert.Equal("max", fromFile.Algorithm);
+        Assert.Equal(QuantAlgorithm.Max, fromFile.Algorithm);
         var model = _models[family];
         Assert.Equal(Describe(QuantPlanner.Plan(model, builtIn)), Describe(QuantPlanner.Plan(model, fromFile)));
     }
@@ -308,16 +308,20 @@ public class ModelOptRecipeFileTests : IClassFixture<FamilyModels>, IDisposable
     }
 
     [Theory]
-    [InlineData("algorithm: awq_lite")]
-    [InlineData("algorithm:\n    method: mse\n    fp8_scale_sweep: true\n    layerwise: {enable: false}")]
-    public void CalibrationAlgorithmsOtherThanMaxAreRefused(string algorithm)
+    [InlineData("algorithm: awq_lite", "'awq_lite'")]
+    [InlineData("algorithm:\n    method: smoothquant\n    alpha: 0.5", "'smoothquant'")]
+    [InlineData("algorithm:\n    method: mse\n    step_size: 0.2", "step_size 0.2")]
+    [InlineData("algorithm:\n    method: local_hessian\n    fp8_scale_sweep: false", "without fp8_scale_sweep")]
+    [InlineData("algorithm:\n    method: gptq\n    block_size: 100", "block_size 100")]
+    [InlineData("algorithm:\n    method: gptq\n    perc_damp: 0", "perc_damp 0")]
+    public void CalibrationAlgorithmsNotImplementedAreRefused(string algorithm, string named)
     {
-        var path = _tmp.Combine($"algorithm-{algorithm.Length}.yaml");
+        var path = _tmp.Combine($"algorithm-{algorithm.GetHashCode():x}.yaml");
         File.WriteAllText(path, $"quantize:\n  {algorithm}\n  quant_cfg:\n    - $import: configs/ptq/units/w4_nvfp4\n");
         var ex = Assert.Throws<ModelOptException>(() => RecipeFile.Load(path));
         Assert.Equal(QuantizationErrorIds.UnsupportedCalibrationAlgorithm, ex.ErrorId);
         Assert.Equal(ErrorKind.InvalidArgument, ex.Kind);
-        Assert.Contains(algorithm.Contains("mse", StringComparison.Ordinal) ? "'mse'" : "'awq_lite'", ex.Message);
+        Assert.Contains(named, ex.Message);
         Assert.Equal(path, ex.Path);
     }
 
