@@ -6,7 +6,9 @@
 NVFP4 W4A4 needs, for every quantized module, the largest |activation| its input sees on representative text; the
 export writes input_scale = amax / 2688 from it. Invoke-Calibration gets these numbers the way ModelOpt's max
 calibration does: it runs the unquantized model - in TorchSharp (libtorch), on the CPU or a CUDA device - over
-calibration text and records, for the input of every Linear, the running max of |x| over all tokens.
+calibration text and records, for the input of every Linear, the running max of |x| over all tokens, and for NVFP4
+inputs a histogram of the amaxes of 16-element blocks, from which -ActivationCalibrator Headroom (ModelOpt's
+nvfp4_act_headroom) computes input scales that leave headroom above the calibrated range.
 
 The model is run layer by layer from the memory-mapped checkpoint: only the decoder layer being run is in memory, and
 the activations of all calibration sequences pass from layer to layer, so a model larger than RAM calibrates. Experts
@@ -41,6 +43,14 @@ use the built-in corpus.
         AllExperts     = @'
 Also run every token through every expert to collect statistics (llm-compressor's moe_calibrate_all_experts); only the
 routed experts' outputs feed the next layer, so the model computes exactly what it does without the switch.
+'@
+        ActivationCalibrator = @'
+How the input scales of NVFP4 (W4A4) modules are computed from the statistics. Max (the default) is ModelOpt's max
+calibration: the largest |x| seen. Headroom is ModelOpt's nvfp4_act_headroom: over a log2 histogram of the amaxes of
+every 16-element block, amax = max(16384 x the 1st percentile, the 99.99th percentile), leaving room above the
+calibrated range for larger activations (a lone outlier block is clipped rather than setting the scale). FP8 inputs
+and the KV cache always use max. The statistics keep what both need, so
+$model.Statistics.WithActivationCalibrator('Headroom') switches without calibrating again.
 '@
         Device         = 'The libtorch device: cpu (the default) or cuda, which needs a CUDA build of libtorch installed by the user.'
         ReportVariable = 'The name of a variable (without $) that receives the calibration report object.'

@@ -46,6 +46,10 @@ public sealed class InvokeCalibrationCommand : SequenceDataCmdlet
     [Parameter]
     public SwitchParameter AllExperts { get; set; }
 
+    /// <summary>How NVFP4 input scales are computed: Max (ModelOpt's max, the default) or Headroom (nvfp4_act_headroom).</summary>
+    [Parameter]
+    public ActivationCalibrator ActivationCalibrator { get; set; } = ActivationCalibrator.Max;
+
     /// <summary>Name of a variable (without $) that receives the calibration report.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -61,7 +65,7 @@ public sealed class InvokeCalibrationCommand : SequenceDataCmdlet
             return p.LayersDone == p.LayerCount;
         });
         WriteVerbose($"Calibrating {InputObject.Name} on {(Dataset ?? "the built-in corpus")}: {NumSamples} sequences of {SequenceLength} tokens, " +
-                     $"{BatchSize} at a time, seed {Seed}, device {Device}{(AllExperts ? ", every token through every expert" : "")}.");
+                     $"{BatchSize} at a time, seed {Seed}, device {Device}, {ActivationCalibrator} activation calibrator{(AllExperts ? ", every token through every expert" : "")}.");
         RunEngine($"Calibrating {InputObject.Name}", InputObject, () =>
         {
             if (InputObject.Plan is null)
@@ -76,6 +80,7 @@ public sealed class InvokeCalibrationCommand : SequenceDataCmdlet
                 Sequences = Sequences(SequenceLength),
                 AllExperts = AllExperts,
                 Device = Device,
+                ActivationCalibrator = ActivationCalibrator,
                 TokensPerChunk = CalibrationOptions.TokensPerBatch(BatchSize, SequenceLength),
             };
             var (statistics, report) = Calibrator.Run(InputObject, options, progress, StopToken);

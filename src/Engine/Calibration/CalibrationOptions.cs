@@ -32,4 +32,10 @@ public sealed record CalibrationOptions
     }
 
     public int? Threads { get; init; }
+
+    /// <summary>How NVFP4 input amaxes are computed from the statistics (the statistics keep what every calibrator needs).</summary>
+    public ActivationCalibrator ActivationCalibrator { get; init; } = ActivationCalibrator.Max;
+
+    /// <summary>Also collect the Hessian blocks XᵀX/N of every weight unit (local Hessian needs them; memory 16 × in-features doubles per unit).</summary>
+    public bool CollectHessians { get; init; }
 }

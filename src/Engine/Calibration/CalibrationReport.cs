@@ -19,12 +19,19 @@ public sealed class CalibrationReport
 
     public required IReadOnlyList<string> Warnings { get; init; }
 
+    /// <summary>How the NVFP4 input amaxes were computed (KV cache and FP8 inputs are always max).</summary>
+    public ActivationCalibrator ActivationCalibrator { get; init; } = ActivationCalibrator.Max;
+
+    /// <summary>Weight units with Hessian blocks (0 unless they were collected).</summary>
+    public int HessianUnits { get; init; }
+
     public double TokensPerSecond => Duration.TotalSeconds > 0 ? Tokens / Duration.TotalSeconds : 0;
 
     /// <summary>Experts, over all layers, that no calibration token was routed to.</summary>
     public int IdleExperts => ExpertCoverage.Sum(c => c.Idle.Length);
 
     public override string ToString() =>
-        $"{Tokens} tokens ({Samples} x {SequenceLength}) in {Duration.TotalSeconds:F1} s, {QuantizersCalibrated} quantizers" +
+        $"{Tokens} tokens ({Samples} x {SequenceLength}) in {Duration.TotalSeconds:F1} s, {QuantizersCalibrated} quantizers ({ActivationCalibrator} activations)" +
+        (HessianUnits > 0 ? $", Hessian blocks for {HessianUnits} weight units" : "") +
         (ExpertCoverage.Count > 0 ? $", {IdleExperts} idle experts in {ExpertCoverage.Count} MoE layers" : "");
 }

@@ -7,9 +7,10 @@ using ModelOptPS.Engine.Quantization;
 namespace ModelOptPS.Engine.Calibration;
 
 /// <summary>
-/// Max calibration as ModelOpt does it: run representative text through the unquantized model, layer by layer from
+/// Calibration as ModelOpt does it: run representative text through the unquantized model, layer by layer from
 /// the memory-mapped checkpoint, and record the largest |x| at the input of every Linear and of every attention block's
-/// KV cache (its k_bmm_quantizer and v_bmm_quantizer). Returns the statistics
+/// KV cache (its k_bmm_quantizer and v_bmm_quantizer), the per-block amax histograms of NVFP4 inputs (for the headroom
+/// calibrator) and, when asked, the Hessian blocks of every weight unit. Returns the statistics
 /// without touching the model, so a cancelled run leaves it as it was.
 /// </summary>
 public static class Calibrator
@@ -24,7 +25,8 @@ public static class Calibrator
         if (sequences.Count < options.Sequences.NumSamples)
             warnings.Add($"{dataDescription} gave only {sequences.Count} of the {options.Sequences.NumSamples} requested sequences of {options.Sequences.SequenceLength} tokens");
 
-        var collector = new StatisticsCollector(ExpertCounts(model));
+        var nvfp4Inputs = plan.Nvfp4CalibratedInputs.ToHashSet(StringComparer.Ordinal);
+        using var collector = new StatisticsCollector(ExpertCounts(model), nvfp4Inputs.Contains, options.CollectHessians);
         using (var runner = ModelRunner.Create(model, new RunnerOptions
                {
                    Device = options.Device, AllExperts = options.AllExperts, Threads = options.Threads, TokensPerChunk = options.TokensPerChunk,
@@ -53,12 +55,14 @@ public static class Calibrator
             warnings.Add($"{zeroKvCache.Count} KV-cache quantizer(s) measured only zeros, so their k/v scale would be 0: {List(zeroKvCache)}; " +
                          "export will refuse them (pin their amax with constant_amax, or use the cast mode, -KvCache Fp8Cast)");
 
-        var statistics = new CalibrationStatistics(amax, collector.TokensPerExpert, tokens, $"max calibration on {dataDescription}");
+        var statistics = new CalibrationStatistics(amax, collector.Histograms, collector.HessianBlocks(), collector.TokensPerExpert, tokens,
+            $"calibration on {dataDescription}").WithActivationCalibrator(options.ActivationCalibrator);
         var report = new CalibrationReport
         {
             Model = model.Name, Data = dataDescription, Samples = sequences.Count, SequenceLength = options.Sequences.SequenceLength,
             Tokens = tokens, AllExperts = options.AllExperts, Duration = clock.Elapsed, QuantizersCalibrated = amax.Count,
-            ExpertCoverage = coverage, Warnings = warnings,
+            ExpertCoverage = coverage, Warnings = warnings, ActivationCalibrator = options.ActivationCalibrator,
+            HessianUnits = statistics.HessianBlocks.Count,
         };
         return (statistics, report);
     }

@@ -24,13 +24,15 @@ public sealed class MaxCalibrator
         if (x.numel() == 0) return;
         using var scope = NewDisposeScope();
         float max = x.abs().max().to(ScalarType.Float32).item<float>();
-        if (!float.IsFinite(max))
-            throw new ModelOptException("NonFiniteActivation", ErrorKind.InvalidData,
-                $"The input of '{_quantizerName}' contains NaN or Inf during calibration; the model (or its weights) produce " +
-                "non-finite activations at this module, and no input scale can be derived.");
+        if (!float.IsFinite(max)) throw NonFinite(_quantizerName);
         Amax = Amax is { } a ? Math.Max(a, max) : max;
         Count += x.numel();
     }
+
+    internal static ModelOptException NonFinite(string quantizerName) =>
+        new(CalibrationErrorIds.NonFiniteActivation, ErrorKind.InvalidData,
+            $"The input of '{quantizerName}' contains NaN or Inf during calibration; the model (or its weights) produce " +
+            "non-finite activations at this module, and no input scale can be derived.");
 
     public void Reset()
     {

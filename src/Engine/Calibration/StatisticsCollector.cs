@@ -4,23 +4,52 @@ using static TorchSharp.torch;
 namespace ModelOptPS.Engine.Calibration;
 
 /// <summary>
-/// The observer a calibration run hands to the model runner: one <see cref="MaxCalibrator"/> per input quantizer
-/// (created on first sight), and a token count per expert of every MoE layer.
+/// The observer a calibration run hands to the model runner; it collects in one pass what every activation
+/// calibrator needs. Per input quantizer: a <see cref="BlockAmaxHistogram"/> (running max and the headroom histogram)
+/// for the quantizers headroom may calibrate (NVFP4 inputs), a <see cref="MaxCalibrator"/> for the others (FP8 inputs,
+/// the KV cache); a token count per expert of every MoE layer; and, when asked, the Hessian blocks of every weight unit.
 /// </summary>
-public sealed class StatisticsCollector : IActivationObserver
+public sealed class StatisticsCollector : IActivationObserver, IDisposable
 {
     private readonly Dictionary<string, MaxCalibrator> _calibrators = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, BlockAmaxHistogram> _histograms = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HessianAccumulator> _hessians = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long[]> _tokensPerExpert = new(StringComparer.Ordinal);
     private readonly IReadOnlyDictionary<string, int> _expertCounts;
+    private readonly Func<string, bool> _histogrammed;
+    private readonly bool _collectHessians;
 
     /// <param name="expertCounts">Experts container name to number of experts (so idle experts count as 0).</param>
-    public StatisticsCollector(IReadOnlyDictionary<string, int> expertCounts) => _expertCounts = expertCounts;
+    /// <param name="histogrammed">Which input quantizers get a headroom histogram; default every one but the KV cache's.</param>
+    /// <param name="collectHessians">Also accumulate XᵀX blocks per weight unit (for local Hessian).</param>
+    public StatisticsCollector(IReadOnlyDictionary<string, int> expertCounts, Func<string, bool>? histogrammed = null, bool collectHessians = false)
+    {
+        _expertCounts = expertCounts;
+        _histogrammed = histogrammed ?? (name => !IsKvCache(name));
+        _collectHessians = collectHessians;
+    }
+
+    /// <summary>ModelOpt's KV-cache quantizers (always max calibrated).</summary>
+    public static bool IsKvCache(string quantizerName) =>
+        quantizerName.EndsWith("k_bmm_quantizer", StringComparison.Ordinal) || quantizerName.EndsWith("v_bmm_quantizer", StringComparison.Ordinal);
 
     public void ObserveInput(string inputQuantizerName, Tensor input)
     {
-        if (!_calibrators.TryGetValue(inputQuantizerName, out var calibrator))
-            _calibrators[inputQuantizerName] = calibrator = new MaxCalibrator(inputQuantizerName);
-        calibrator.Collect(input);
+        if (_histograms.TryGetValue(inputQuantizerName, out var histogram)) histogram.Collect(input);
+        else if (_calibrators.TryGetValue(inputQuantizerName, out var calibrator)) calibrator.Collect(input);
+        else if (_histogrammed(inputQuantizerName)) (_histograms[inputQuantizerName] = new BlockAmaxHistogram(inputQuantizerName)).Collect(input);
+        else (_calibrators[inputQuantizerName] = new MaxCalibrator(inputQuantizerName)).Collect(input);
+    }
+
+    public void ObserveLinearInput(LinearSite site, Tensor input)
+    {
+        ObserveInput(site.InputQuantizer, input);
+        long columns = input.shape[^1];
+        // Inputs whose width is not a multiple of 16 cannot be NVFP4 quantized, so no local Hessian needs them.
+        if (!_collectHessians || columns % HessianAccumulator.BlockSize != 0) return;
+        if (!_hessians.TryGetValue(site.WeightUnit, out var hessian))
+            _hessians[site.WeightUnit] = hessian = new HessianAccumulator(columns, input.device);
+        hessian.Add(input);
     }
 
     public void ObserveRouting(string expertsContainer, Tensor expertIndices)
@@ -40,10 +69,26 @@ public sealed class StatisticsCollector : IActivationObserver
         for (int e = 0; e < histogram.Length; e++) counts[e] += histogram[e];
     }
 
-    /// <summary>Input amax per quantizer that saw at least one value.</summary>
+    /// <summary>Max |x| per quantizer that saw at least one value.</summary>
     public IReadOnlyDictionary<string, float> InputAmax =>
-        _calibrators.Where(kv => kv.Value.Amax is not null).ToDictionary(kv => kv.Key, kv => kv.Value.Amax!.Value, StringComparer.Ordinal);
+        _calibrators.Select(kv => (kv.Key, kv.Value.Amax))
+            .Concat(_histograms.Select(kv => (kv.Key, Amax: kv.Value.Max)))
+            .Where(x => x.Amax is not null)
+            .ToDictionary(x => x.Key, x => x.Amax!.Value, StringComparer.Ordinal);
+
+    /// <summary>The headroom histograms, per input quantizer that has one.</summary>
+    public IReadOnlyDictionary<string, BlockAmaxHistogram> Histograms => _histograms;
+
+    /// <summary>XᵀX / N blocks per weight unit (empty unless Hessians are collected).</summary>
+    public IReadOnlyDictionary<string, HessianBlocks> HessianBlocks() =>
+        _hessians.ToDictionary(kv => kv.Key, kv => kv.Value.ToBlocks(), StringComparer.Ordinal);
 
     /// <summary>Tokens routed to each expert, per experts container.</summary>
     public IReadOnlyDictionary<string, long[]> TokensPerExpert => _tokensPerExpert;
+
+    public void Dispose()
+    {
+        foreach (var hessian in _hessians.Values) hessian.Dispose();
+        _hessians.Clear();
+    }
 }

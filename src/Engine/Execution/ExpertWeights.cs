@@ -23,14 +23,14 @@ internal sealed record ExpertSites(string Container, bool Fused, string GateName
 {
     public static ExpertSites ForFused(string container) => new(container, true, "gate_up_proj", "gate_up_proj", "down_proj");
 
-    public LinearSite Gate(int expert) => Fused ? LinearSite.ForFusedExperts(Container, GateName) : LinearSite.ForModule($"{Container}.{expert}.{GateName}");
+    public LinearSite Gate(int expert) => Fused ? LinearSite.ForFusedExperts(Container, GateName, expert) : LinearSite.ForModule($"{Container}.{expert}.{GateName}", expert);
 
-    public LinearSite Up(int expert) => Fused ? LinearSite.ForFusedExperts(Container, UpName) : LinearSite.ForModule($"{Container}.{expert}.{UpName}");
+    public LinearSite Up(int expert) => Fused ? LinearSite.ForFusedExperts(Container, UpName, expert) : LinearSite.ForModule($"{Container}.{expert}.{UpName}", expert);
 
     /// <summary>The expert's gate and up Linears as exported: fused experts are written per expert (gate rows first).</summary>
     public IReadOnlyList<string> GateUpModules(int expert) => Fused
         ? [$"{Container}.{expert}.gate_proj", $"{Container}.{expert}.up_proj"]
         : [$"{Container}.{expert}.{GateName}", $"{Container}.{expert}.{UpName}"];
 
-    public LinearSite Down(int expert) => Fused ? LinearSite.ForFusedExperts(Container, DownName) : LinearSite.ForModule($"{Container}.{expert}.{DownName}");
+    public LinearSite Down(int expert) => Fused ? LinearSite.ForFusedExperts(Container, DownName, expert) : LinearSite.ForModule($"{Container}.{expert}.{DownName}", expert);
 }

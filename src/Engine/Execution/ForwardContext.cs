@@ -34,7 +34,11 @@ internal sealed class ForwardContext(string checkpointFolder, IActivationObserve
     /// <paramref name="x"/> itself unless an activation transform replaces it. For inputs shared by several Linears
     /// (q/k/v, gate/up), call <see cref="CheckFinite"/> once and this per Linear.
     /// </summary>
-    public Tensor Input(LinearSite site, Tensor x) => Quantizer(site.InputQuantizer, x);
+    public Tensor Input(LinearSite site, Tensor x)
+    {
+        observer?.ObserveLinearInput(site, x);
+        return Transform(site.InputQuantizer, x);
+    }
 
     /// <summary>
     /// Passes <paramref name="x"/> through the quantizer named <paramref name="quantizerName"/> (a Linear's input, or an
@@ -44,8 +48,10 @@ internal sealed class ForwardContext(string checkpointFolder, IActivationObserve
     public Tensor Quantizer(string quantizerName, Tensor x)
     {
         observer?.ObserveInput(quantizerName, x);
-        return transform?.Invoke(quantizerName, x) ?? x;
+        return Transform(quantizerName, x);
     }
+
+    private Tensor Transform(string quantizerName, Tensor x) => transform?.Invoke(quantizerName, x) ?? x;
 
     public void ObserveRouting(string expertsContainer, Tensor expertIndices) =>
         observer?.ObserveRouting(expertsContainer, expertIndices);

@@ -22,6 +22,15 @@ public interface IActivationObserver
     /// </summary>
     void ObserveInput(string inputQuantizerName, Tensor input);
 
+    /// <summary>
+    /// The input of one Linear with where it goes: its input quantizer (as <see cref="ObserveInput"/> names it), the
+    /// weight unit it multiplies (the Linear's module name, or <c>&lt;experts&gt;.&lt;e&gt;.gate_up_proj</c> /
+    /// <c>down_proj</c> for expert e of fused experts, whose rows are then only the tokens routed to e, or every token
+    /// with all-experts calibration) and the expert index for routed experts. Every Linear input arrives here; observers
+    /// that need only the quantizer name keep the default, which forwards to <see cref="ObserveInput"/>.
+    /// </summary>
+    void ObserveLinearInput(LinearSite site, Tensor input) => ObserveInput(site.InputQuantizer, input);
+
     /// <summary>The top-k experts of every token of one batch: <paramref name="expertIndices"/> is int64 [tokens, k].</summary>
     void ObserveRouting(string expertsContainer, Tensor expertIndices);
 }

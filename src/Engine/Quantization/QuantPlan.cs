@@ -71,6 +71,12 @@ public sealed class QuantPlan
         .Concat(KvCache.CalibratedQuantizers.Select(q => q.Name))
         .Distinct(StringComparer.Ordinal).ToList();
 
+    /// <summary>The calibrated input quantizers of NVFP4 (W4A4) units: those ModelOpt's nvfp4_act_headroom may calibrate.</summary>
+    public IReadOnlyList<string> Nvfp4CalibratedInputs => QuantizedUnits
+        .Where(u => u.Decision == QuantDecision.Nvfp4 && u.Input is { Format.PinnedAmax: null })
+        .Select(u => u.Input!.Name)
+        .Distinct(StringComparer.Ordinal).ToList();
+
     /// <summary>True when some scale can only come from calibration (W4A4 or FP8 inputs, a scaled KV cache, or NVFP4
     /// weights by local Hessian or GPTQ, even weight-only).</summary>
     public bool NeedsCalibration => CalibratedQuantizers.Count > 0 || NeedsWeightCalibration;
