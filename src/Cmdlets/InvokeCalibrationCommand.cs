@@ -81,6 +81,8 @@ public sealed class InvokeCalibrationCommand : SequenceDataCmdlet
                 AllExperts = AllExperts,
                 Device = Device,
                 ActivationCalibrator = ActivationCalibrator,
+                // Local Hessian searches block scales against the inputs' XᵀX/N blocks, collected in the same pass.
+                CollectHessians = InputObject.Plan.WeightAlgorithm == WeightAlgorithm.LocalHessian,
                 TokensPerChunk = CalibrationOptions.TokensPerBatch(BatchSize, SequenceLength),
             };
             var (statistics, report) = Calibrator.Run(InputObject, options, progress, StopToken);

@@ -98,6 +98,13 @@ public sealed class HFModel : IDisposable
     /// <summary>Activation statistics attached by Invoke-Calibration, or null.</summary>
     public Calibration.CalibrationStatistics? Statistics { get; set; }
 
+    /// <summary>
+    /// GPTQ's quantized weights, keyed by export unit (<c>…self_attn.q_proj</c>, <c>…experts.3.gate_proj</c>), set by
+    /// Invoke-Calibration when the plan's algorithm is GPTQ; null otherwise. Export and quality measurement write and
+    /// measure exactly these.
+    /// </summary>
+    public IReadOnlyDictionary<string, Calibration.GptqSolution>? WeightSolutions { get; set; }
+
     /// <summary>The report of the calibration run that produced <see cref="Statistics"/>, or null.</summary>
     public Calibration.CalibrationReport? CalibrationReport { get; set; }
 

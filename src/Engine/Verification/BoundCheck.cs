@@ -95,7 +95,9 @@ internal static class BoundCheck
 
     /// <summary>
     /// One row: decode each element as E2M1[code] × block_scale × weight_scale_2 (nvfp4-numerics.md step 7, in double
-    /// so the check adds no rounding of its own) and compare with the source element.
+    /// so the check adds no rounding of its own) and compare with the source element under <see cref="ErrorBound.Bound"/>;
+    /// per block, also note whether its scale is the source block's max scale and what rounding the source at the stored
+    /// scale would cost, for the GPTQ allowance (<see cref="ErrorTally.Passes"/>).
     /// </summary>
     public static void AccumulateRow(ReadOnlySpan<byte> source, DType dtype, ReadOnlySpan<byte> packed, ReadOnlySpan<byte> scales,
         double weightScale2, bool nibblesSwapped, long row, ref ErrorTally tally)
@@ -104,6 +106,7 @@ internal static class BoundCheck
         {
             byte scaleByte = scales[block];
             double scale = E4M3.ToFloat(scaleByte) * weightScale2;
+            float blockAmax = 0;
             for (int i = 0; i < Nvfp4.BlockSize; i++)
             {
                 int column = block * Nvfp4.BlockSize + i;
@@ -114,11 +117,15 @@ internal static class BoundCheck
                 double error = w - dequantized;
                 tally.SourceSquares += (double)w * w;
                 tally.ErrorSquares += error * error;
-                tally.SourceAmax = Math.Max(tally.SourceAmax, Math.Abs(w));
-                double bound = scale * ErrorBound.Allowance(scaleByte, code);
+                tally.RoundingSquares += ErrorBound.RoundingSquare(w, scale);
+                blockAmax = Math.Max(blockAmax, Math.Abs(w));
+                double bound = ErrorBound.Bound(code, scale, w);
                 if (Math.Abs(error) > bound) tally.Violation(row, column, w, dequantized, bound);
             }
+            tally.SourceAmax = Math.Max(tally.SourceAmax, blockAmax);
+            if (ErrorBound.IsMaxScale(scaleByte, blockAmax, weightScale2)) tally.MaxScaleBlocks++;
         }
+        tally.Blocks += scales.Length;
         tally.Elements += scales.Length * Nvfp4.BlockSize;
     }
 

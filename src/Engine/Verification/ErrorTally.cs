@@ -8,6 +8,14 @@ internal struct ErrorTally
     public double SourceSquares;
     public double ErrorSquares;
 
+    /// <summary>NVFP4: Σ of the squared error of rounding the source to the nearest code at the stored block scales.</summary>
+    public double RoundingSquares;
+
+    /// <summary>NVFP4: blocks checked, and those whose stored scale is the max scale of the source block.</summary>
+    public long Blocks;
+
+    public long MaxScaleBlocks;
+
     /// <summary>max |w| of the source (exact: a value of the source's type).</summary>
     public float SourceAmax;
 
@@ -16,6 +24,17 @@ internal struct ErrorTally
     public double FirstSource;
     public double FirstDequantized;
     public double FirstBound;
+
+    /// <summary>
+    /// The verdict: no value beyond <see cref="ErrorBound"/>; or, for GPTQ (codes that round updated weights), every
+    /// block at its source block's max scale and an error energy within <see cref="ErrorBound.ReroundedErrorFactor"/>²
+    /// times that of rounding the source at those scales.
+    /// </summary>
+    public readonly bool Passes => Violations == 0 || IsGptqLike;
+
+    /// <summary>True when the values beyond the bound are explained as GPTQ's re-rounding (see <see cref="Passes"/>).</summary>
+    public readonly bool IsGptqLike => Violations > 0 && Blocks > 0 && MaxScaleBlocks == Blocks &&
+        ErrorSquares <= ErrorBound.ReroundedErrorFactor * ErrorBound.ReroundedErrorFactor * RoundingSquares * (1 + 1e-9);
 
     public readonly double? RelativeRmsError =>
         SourceSquares > 0 ? Math.Sqrt(ErrorSquares / SourceSquares) : ErrorSquares == 0 ? 0 : null;
@@ -48,6 +67,9 @@ internal struct ErrorTally
         Violations += later.Violations;
         SourceSquares += later.SourceSquares;
         ErrorSquares += later.ErrorSquares;
+        RoundingSquares += later.RoundingSquares;
+        Blocks += later.Blocks;
+        MaxScaleBlocks += later.MaxScaleBlocks;
         SourceAmax = Math.Max(SourceAmax, later.SourceAmax);
     }
 }

@@ -66,10 +66,13 @@ internal sealed class ReferenceComparison(ReferenceMap map, CancellationToken ca
         _sourceAmax[weight.Name] = tally.SourceAmax;
         check.RelativeRmsError = tally.RelativeRmsError;
         check.SqnrDb = tally.SqnrDb;
-        if (tally.Violations == 0)
+        if (tally.Passes)
         {
-            check.Note = $"dequantizes within NVFP4's error bound of {source.Origin}" +
-                (tally.SqnrDb is { } sqnr ? $" (SQNR {Text.Number(sqnr)} dB)" : "");
+            string sqnr = tally.SqnrDb is { } db ? $" (SQNR {Text.Number(db)} dB)" : "";
+            check.Note = tally.IsGptqLike
+                ? $"codes are not the rounding of {source.Origin} in {tally.Violations} of {tally.Elements} values, as GPTQ's are: every block " +
+                  $"keeps the max scale of its source block and the error is within {ErrorBound.ReroundedErrorFactor}× that of rounding at those scales{sqnr}"
+                : $"dequantizes within NVFP4's error bound of {source.Origin}{sqnr}";
             return;
         }
         var (id, cause) = Diagnose(source, weight);
