@@ -38,4 +38,13 @@ public static class NumericsErrorIds
     /// the tensor's max |w|, or an F16 scale lost its precision. Never written silently.
     /// </summary>
     public const string Fp8CodeOverflow = nameof(Fp8CodeOverflow);
+
+    /// <summary>A given NVFP4 block scale byte is not a positive finite E4M3 value (0x00, a NaN code, or negative).</summary>
+    public const string InvalidBlockScale = nameof(InvalidBlockScale);
+
+    /// <summary>A given <c>weight_scale_2</c> is not a finite number above zero.</summary>
+    public const string InvalidWeightScale2 = nameof(InvalidWeightScale2);
+
+    /// <summary>Local-Hessian blocks do not have the shape [cols/16, 16, 16] or hold a NaN or infinity.</summary>
+    public const string InvalidHessianBlocks = nameof(InvalidHessianBlocks);
 }

@@ -181,7 +181,7 @@ public static class Nvfp4
     public static Nvfp4Result FakeQuantizeInPlace(string tensorName, Span<float> weights, int rows, int cols, Nvfp4Options? options = null) =>
         FakeQuantize(tensorName, MemoryMarshal.AsBytes(weights), DType.F32, rows, cols, weights, options);
 
-    private static void ValidateBuffers(string tensorName, int sourceLength, DType dtype, int rows, int cols, int packedLength, int scaleLength)
+    internal static void ValidateBuffers(string tensorName, int sourceLength, DType dtype, int rows, int cols, int packedLength, int scaleLength)
     {
         if (!DTypes.IsFloatingSource(dtype))
         {
@@ -202,5 +202,5 @@ public static class Nvfp4
         }
     }
 
-    private static string Format(float value) => value.ToString("R", CultureInfo.InvariantCulture);
+    internal static string Format(float value) => value.ToString("R", CultureInfo.InvariantCulture);
 }

@@ -55,18 +55,23 @@ internal static unsafe partial class Nvfp4Kernel
             {
                 nint at = (group + j) * 16;
                 var divisor = Vector256.Create(divisors[j]);
-                Vector256<ulong> low = E2M1Codes(TSource.Load8(ref origin, at) / divisor).AsUInt64();
-                Vector256<ulong> high = E2M1Codes(TSource.Load8(ref origin, at + 8) / divisor).AsUInt64();
-
-                // As in the 512-bit path: fold code 2k+1 into bits 4-7 of ulong lane k, then keep each lane's low byte.
-                Vector256<uint> pairs = Vector256.Narrow(low | (low >> 28), high | (high >> 28));
-                Vector128<ushort> pairs16 = Vector128.Narrow(pairs.GetLower(), pairs.GetUpper());
-                Vector128<byte> bytes = Vector128.Narrow(pairs16, pairs16);
-                Unsafe.WriteUnaligned(packed + (group + j) * 8, bytes.AsUInt64().ToScalar());
+                Unsafe.WriteUnaligned(
+                    packed + (group + j) * 8,
+                    PackedBlock(E2M1Codes(TSource.Load8(ref origin, at) / divisor).AsUInt64(), E2M1Codes(TSource.Load8(ref origin, at + 8) / divisor).AsUInt64()));
             }
         }
 
         return HorizontalMax(seen);
+    }
+
+    /// <summary>The 8 packed bytes of a block from the codes of its two halves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong PackedBlock(Vector256<ulong> low, Vector256<ulong> high)
+    {
+        // As in the 512-bit path: fold code 2k+1 into bits 4-7 of ulong lane k, then keep each lane's low byte.
+        Vector256<uint> pairs = Vector256.Narrow(low | (low >> 28), high | (high >> 28));
+        Vector128<ushort> pairs16 = Vector128.Narrow(pairs.GetLower(), pairs.GetUpper());
+        return Vector128.Narrow(pairs16, pairs16).AsUInt64().ToScalar();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

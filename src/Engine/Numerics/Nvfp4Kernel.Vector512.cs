@@ -237,12 +237,12 @@ internal static unsafe partial class Nvfp4Kernel
     /// 28-31: [1, 2); 0-3: [2, 4); 4-7: [4, 8) (only 4..6 reachable); 8-19 unused.
     /// </summary>
     /// Entries are <c>inside | onStart &lt;&lt; 16</c>.
-    private static Vector512<uint> E2M1CellsLow => Vector512.Create(
+    internal static Vector512<uint> E2M1CellsLow => Vector512.Create(
         0x4_0004u, 0x4_0005u, 0x5_0005u, 0x6_0006u,   // 2, 2.5 (tie down to 2), 3, 3.5 (tie up to 4)
         0x6_0006u, 0x6_0007u, 0x7_0007u, 0x7_0007u,   // 4, 5 (tie down to 4), 6, 7
         0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u);
 
-    private static Vector512<uint> E2M1CellsHigh => Vector512.Create(
+    internal static Vector512<uint> E2M1CellsHigh => Vector512.Create(
         0u, 0u, 0u, 0u,
         0x0_0001u, 0x1_0001u, 0x1_0001u, 0x1_0001u,   // 0.25 (tie down to 0), 0.3125, 0.375, 0.4375
         0x1_0001u, 0x1_0001u, 0x2_0002u, 0x2_0002u,   // 0.5, 0.625, 0.75 (tie up to 1), 0.875
