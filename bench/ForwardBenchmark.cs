@@ -161,7 +161,7 @@ internal sealed class ForwardBenchmark : IBenchmark
         return result;
     }
 
-    private static List<long[]> Sequences(int count, int length, int vocabulary)
+    internal static List<long[]> Sequences(int count, int length, int vocabulary)
     {
         var random = new Random(20260806);
         return Enumerable.Range(0, count).Select(_ => Enumerable.Range(0, length).Select(_ => (long)random.Next(vocabulary)).ToArray()).ToList();

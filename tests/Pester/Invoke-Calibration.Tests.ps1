@@ -45,6 +45,29 @@ Describe 'Invoke-Calibration' {
         $text | Should -Match 'layers\.3\.mlp\.experts: tokens per expert min'
     }
 
+    It 'computes NVFP4 input scales with -ActivationCalibrator Headroom from the same statistics, and exports them' {
+        $max = Import-HFModel $Source -WarningAction SilentlyContinue | Set-QuantConfig | Invoke-Calibration @Small -WarningAction SilentlyContinue
+        $max.Statistics.ActivationCalibrator | Should -Be 'Max'
+        $max.CalibrationReport.ActivationCalibrator | Should -Be 'Max'
+        $headroom = Import-HFModel $Source -WarningAction SilentlyContinue | Set-QuantConfig |
+            Invoke-Calibration @Small -ActivationCalibrator Headroom -WarningAction SilentlyContinue
+        $headroom.Statistics.ActivationCalibrator | Should -Be 'Headroom'
+        $headroom.CalibrationReport.ToString() | Should -Match 'Headroom activations'
+        $switched = $max.Statistics.WithActivationCalibrator('Headroom')
+        $raised = 0
+        foreach ($key in $headroom.Statistics.InputAmax.Keys) {
+            $switched.InputAmax[$key] | Should -Be $headroom.Statistics.InputAmax[$key]
+            $headroom.Statistics.MaxAmax[$key] | Should -Be $max.Statistics.InputAmax[$key]
+            if ($headroom.Statistics.InputAmax[$key] -gt $max.Statistics.InputAmax[$key]) { $raised++ }
+        }
+        $raised | Should -BeGreaterThan 0
+        $out = Join-Path $TestDrive 'out-headroom'
+        $headroom | Export-Nvfp4 $out -WarningAction SilentlyContinue | Out-Null
+        Test-QuantFormat $out -Reference $Source -Quiet | Should -BeTrue
+        { Import-HFModel $Source -WarningAction SilentlyContinue | Set-QuantConfig | Invoke-Calibration @Small -ActivationCalibrator Entropy } |
+            Should -Throw '*Max, Headroom*'
+    }
+
     It 'reads user data and reports bad data with its own error id' {
         $data = Join-Path $TestDrive 'data.jsonl'
         1..20 | ForEach-Object { @{ text = "Document $_ about four-bit floating point numbers and scales." } | ConvertTo-Json -Compress } | Set-Content $data

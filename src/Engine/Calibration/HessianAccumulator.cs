@@ -19,7 +19,8 @@ public sealed class HessianAccumulator : IDisposable
     {
         if (columns % BlockSize != 0) throw new ArgumentException($"{columns} input columns are not a multiple of {BlockSize}", nameof(columns));
         Columns = (int)columns;
-        _sum = zeros([columns / BlockSize, BlockSize, BlockSize], ScalarType.Float64, device);
+        // Created inside the runner's per-layer scope but lives for the whole run: owned here, freed by Dispose.
+        _sum = zeros([columns / BlockSize, BlockSize, BlockSize], ScalarType.Float64, device).DetachFromDisposeScope();
     }
 
     public int Columns { get; }
