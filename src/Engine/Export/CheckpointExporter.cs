@@ -115,7 +115,9 @@ public static class CheckpointExporter
             throw new ModelOptException(ExportErrorIds.CompressedTensorsFormatUnsupported, ErrorKind.NotImplemented,
                 $"The plan for '{model.Name}' {gap}; ModelOptPS writes compressed-tensors for NVFP4 (W4A4 or weight-only) " +
                 "checkpoints only. Export it with -Format ModelOpt, which vLLM, SGLang and TensorRT-LLM load.", model.Path);
-        if (plan.NeedsCalibration && model.Statistics is null)
+        // GPTQ's solutions are calibration data too: a weight-only GPTQ plan needs no activation statistics beside them.
+        bool calibrated = model.Statistics is not null || (plan.CalibratedQuantizers.Count == 0 && model.WeightSolutions is not null);
+        if (plan.NeedsCalibration && !calibrated)
             throw new ModelOptException("CalibrationRequired", ErrorKind.InvalidOperation,
                 $"Plan '{plan.RecipeName}' needs calibrated scales for {CalibrationNeeds.Describe(plan)}: pipe the model through " +
                 "Invoke-Calibration before Export-Nvfp4, or choose formats that need none (weight-only NVFP4: Set-QuantConfig -Preset " +
