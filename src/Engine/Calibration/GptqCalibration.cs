@@ -15,15 +15,17 @@ namespace ModelOptPS.Engine.Calibration;
 /// (<see cref="Gptq.Solve"/>, global amax = its shared-scale group's, <see cref="ScaleGroups"/>); then the layer runs
 /// again with the GPTQ weights (dequantized) and that output feeds the next layer — ModelOpt's GPTQ default
 /// <c>get_qdq_activations_from_prev_layer = True</c>. Units outside the decoder layers (lm_head, mtp, vision) are not
-/// solved and are absent from the result. Activations are those of the runner (not fake-quantized unless the caller's
-/// options say so), and FP8 units of the layer keep their original weights in the re-run.
+/// solved and are absent from the result. With <c>activations</c> (the plan's input and KV-cache fake quantization, e.g.
+/// for W4A4) every pass runs with it and the Hessians are over the fake-quantized inputs, as ModelOpt's GPTQ (input
+/// quantizers stay enabled; its <c>hessian_forward</c> sums <c>input_quantizer(x)</c>); without it, over the unquantized
+/// inputs. FP8 units of the layer keep their original weights in the re-run (ModelOpt would fake-quantize them).
 /// </summary>
 public static class GptqCalibration
 {
     /// <summary>Solutions by export unit prefix (<c>model.layers.0.self_attn.q_proj</c>, <c>…mlp.experts.3.gate_proj</c>).</summary>
     /// <remarks>For plans with NVFP4 inputs (W4A4) <see cref="HFModel.Statistics"/> must hold the input amaxes (run max calibration first).</remarks>
     public static IReadOnlyDictionary<string, GptqSolution> Run(HFModel model, CalibrationOptions options, GptqOptions? gptq = null,
-        IProgress<RunnerProgress>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<RunnerProgress>? progress = null, CancellationToken cancellationToken = default, ActivationTransform? activations = null)
     {
         gptq ??= GptqOptions.Default;
         gptq.Validate();
@@ -38,7 +40,7 @@ public static class GptqCalibration
         var solutions = new Dictionary<string, GptqSolution>(StringComparer.Ordinal);
         var replacements = new GptqWeights();
         using var hessians = new GptqHessians(units.Where(u => u.Module.Kind == ModuleKind.FusedExperts)
-            .Select(u => (u.ExpertsContainer!, u.InputQuantizer!)));
+            .Select(u => (u.ExpertsContainer!, u.InputQuantizer!)), activations);
         hessians.Expect(Keys(byLayer.GetValueOrDefault(0)));
 
         bool SolveLayer(int layer)
@@ -69,6 +71,7 @@ public static class GptqCalibration
             Device = options.Device, Threads = options.Threads, TokensPerChunk = options.TokensPerChunk,
             AllExperts = false, // GPTQ's Hessians are over the tokens routed to each expert
             WeightTransform = replacements.Apply,
+            ActivationTransform = activations,
         });
         runner.RunLayerwise(sequences, hessians, progress, cancellationToken, afterLayer: SolveLayer);
         return solutions;

@@ -17,11 +17,16 @@ internal sealed class GptqHessians : IActivationObserver, IDisposable
     private readonly Dictionary<string, (Tensor Sum, long Tokens)> _sums = new(StringComparer.Ordinal);
     private readonly ILookup<string, string> _fusedInputs;
     private readonly Dictionary<string, Queue<int>> _pendingExperts = new(StringComparer.Ordinal);
+    private readonly ActivationTransform? _activations;
     private HashSet<string> _wanted = new(StringComparer.Ordinal);
 
     /// <param name="fusedInputs">(experts container, its gate_up / down input quantizer name) of every fused expert layer.</param>
-    public GptqHessians(IEnumerable<(string Container, string InputQuantizer)> fusedInputs) =>
+    /// <param name="activations">The inputs' fake quantization, applied before summing (ModelOpt's Hessian is over <c>input_quantizer(x)</c>).</param>
+    public GptqHessians(IEnumerable<(string Container, string InputQuantizer)> fusedInputs, ActivationTransform? activations = null)
+    {
         _fusedInputs = fusedInputs.Distinct().ToLookup(f => f.Container, f => f.InputQuantizer, StringComparer.Ordinal);
+        _activations = activations;
+    }
 
     public static string Key(string inputQuantizer, int? expert) => expert is int e ? $"{inputQuantizer}#{e}" : inputQuantizer;
 
@@ -57,7 +62,7 @@ internal sealed class GptqHessians : IActivationObserver, IDisposable
             entry = (zeros(cols, cols, ScalarType.Float32, input.device).DetachFromDisposeScope(), 0);
         using (NewDisposeScope())
         {
-            Tensor x = input.reshape(-1, cols).to(ScalarType.Float32);
+            Tensor x = (_activations?.Invoke(inputQuantizerName, input) ?? input).reshape(-1, cols).to(ScalarType.Float32);
             entry.Sum.add_(x.t().matmul(x), Scalars.One);
             entry.Tokens += x.shape[0];
         }

@@ -85,6 +85,24 @@ public sealed class GptqCalibrationTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void WithTheActivationFakeQuantizationTheHessianIsOverQuantizedInputs()
+    {
+        using var model = Calibrated("qwen3_5_moe");
+        var planned = new ModelOptPS.Engine.Quality.PlannedQuantization(model, model.Plan!, CancellationToken.None);
+        ActivationTransform activations = (name, x) => planned.Activation(name)?.FakeQuantize(x) ?? x;
+        var solutions = GptqCalibration.Run(model, Small, activations: activations);
+        var plain = GptqCalibration.Run(model, Small);
+        var (sequences, _) = TokenSequences.Build(model.Path, null, null, Small.Sequences, CorpusSplit.Train);
+
+        var unit = WeightUnits.From(model, model.Plan!).First(u => u.Module.Layer == 0 && u.Expert is null && u.Decision == QuantDecision.Nvfp4);
+        var expected = SolveFromRecordedInputs(model, sequences, unit, new GptqWeights(), activations);
+        Assert.Equal(expected.Packed, solutions[unit.OutputPrefix].Packed);
+        Assert.NotEqual(plain[unit.OutputPrefix].Packed, solutions[unit.OutputPrefix].Packed);
+        var solved = solutions.Values.Where(s => !s.HessianFallback).ToList();
+        Assert.True(solved.Sum(s => s.Errors.Gptq) < 0.8 * solved.Sum(s => s.Errors.Max));
+    }
+
+    [Fact]
     public void SameDataGivesTheSameBytes()
     {
         using var model = Calibrated("qwen3_5_moe");
@@ -95,15 +113,28 @@ public sealed class GptqCalibrationTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>An independent H from recorded inputs (in double), solved by <see cref="Gptq.Solve"/>.</summary>
-    private static GptqSolution SolveFromRecordedInputs(HFModel model, IReadOnlyList<long[]> sequences, WeightUnit unit, GptqWeights weights)
+    private static GptqSolution SolveFromRecordedInputs(HFModel model, IReadOnlyList<long[]> sequences, WeightUnit unit, GptqWeights weights,
+        ActivationTransform? activations = null)
     {
         var recorder = new RecordingObserver { KeepValues = true };
-        using (var runner = ModelRunner.Create(model, new RunnerOptions { WeightTransform = weights.Apply, TokensPerChunk = Small.TokensPerChunk }))
+        using (var runner = ModelRunner.Create(model, new RunnerOptions
+               {
+                   WeightTransform = weights.Apply, ActivationTransform = activations, TokensPerChunk = Small.TokensPerChunk,
+               }))
             runner.RunLayerwise(sequences, recorder);
-        var rows = recorder.Values.Where(v => v.Name == unit.InputQuantizer).SelectMany(v => v.Values).Select(v => (double)v).ToArray();
+        var rows = recorder.Values.Where(v => v.Name == unit.InputQuantizer)
+            .SelectMany(v => activations is null ? v.Values : FakeQuantized(activations, v.Name, v.Values, unit.Cols))
+            .Select(v => (double)v).ToArray();
         var hessian = GptqTestLayer.HessianOf(rows, rows.Length / unit.Cols, unit.Cols);
         var weight = GptqCalibration.ReadWeight(unit);
         var groups = ScaleGroups.Compute(model, WeightUnits.From(model, model.Plan!), CancellationToken.None);
         return Gptq.Solve(unit.OutputPrefix, weight, unit.Rows, unit.Cols, hessian, groups.WeightAmax(unit));
+    }
+
+    private static float[] FakeQuantized(ActivationTransform activations, string name, float[] values, int cols)
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var x = TorchSharp.torch.tensor(values, [values.Length / cols, cols], TorchSharp.torch.ScalarType.Float32);
+        return activations(name, x).contiguous().data<float>().ToArray();
     }
 }
