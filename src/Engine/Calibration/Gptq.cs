@@ -49,6 +49,21 @@ public static class Gptq
         return new GptqSolution(name, rows, cols, packed, scales, weightScale2, globalAmax, errors, dead, fallback, warnings);
     }
 
+    /// <summary>
+    /// Max quantization in the same form, for a unit GPTQ has no data for (an expert no calibration token was routed to):
+    /// round to nearest at the static scales, which is exactly dynamic NVFP4 at this global amax.
+    /// </summary>
+    public static GptqSolution Nearest(string name, float[] weight, int rows, int cols, float globalAmax, string reason)
+    {
+        Validate(name, weight, rows, cols, new float[(long)cols * cols], globalAmax);
+        float weightScale2 = GlobalScale.ForWeight(globalAmax);
+        byte[] scales = StaticScales(weight, rows, cols, weightScale2);
+        var packed = new byte[Nvfp4.PackedLength(rows, cols)];
+        RoundToNearest(weight, rows, cols, scales.Select(s => E4M3.ToFloat(s) * weightScale2).ToArray(), packed);
+        return new GptqSolution(name, rows, cols, packed, scales, weightScale2, globalAmax, new GptqErrors(double.NaN, double.NaN), 0, true,
+            [$"'{name}': {reason}; quantized with max calibration (round to nearest) instead of GPTQ."]);
+    }
+
     /// <summary>Max-calibrated block scales of the original weight (the scales of dynamic NVFP4 at this global amax).</summary>
     internal static byte[] StaticScales(float[] weight, int rows, int cols, float weightScale2)
     {

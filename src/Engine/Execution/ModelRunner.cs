@@ -60,6 +60,10 @@ public sealed class ModelRunner : IDisposable
     /// input), and frees it. With <paramref name="onLogits"/>, the final norm and lm_head run too and each sequence's
     /// logits [T, V] are handed over (valid during the call only; the lm_head input is observed as
     /// <c>lm_head.input_quantizer</c>).
+    /// With <paramref name="afterLayer"/>, it is called with each layer's index once the layer ran; when it returns true
+    /// the layer runs again from the same input, with its weights materialised anew (the <see cref="RunnerOptions.WeightTransform"/>
+    /// sees them again) and no observer, and the next layer gets that re-run's output (layerwise GPTQ: the next layer is
+    /// calibrated on the quantized layer's output, as ModelOpt's <c>get_qdq_activations_from_prev_layer</c>).
     /// </summary>
     /// <exception cref="ModelOptException">NonFiniteActivation naming the layer and module; TokenOutOfRange.</exception>
     /// <exception cref="OperationCanceledException">When <paramref name="cancellationToken"/> fires (between sequences and layers).</exception>
@@ -68,7 +72,8 @@ public sealed class ModelRunner : IDisposable
         IActivationObserver? observer,
         IProgress<RunnerProgress>? progress = null,
         CancellationToken cancellationToken = default,
-        Action<int, Tensor>? onLogits = null)
+        Action<int, Tensor>? onLogits = null,
+        Func<int, bool>? afterLayer = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(sequences);
@@ -85,14 +90,24 @@ public sealed class ModelRunner : IDisposable
         {
             cancellationToken.ThrowIfCancellationRequested();
             context.Where = $"decoder layer {layer.Index}";
-            using (var weights = new MaterializedWeights(WeightMemory))
+            using Tensor? input = afterLayer is null ? null : hidden.clone();
+            RunLayer(layer, context, hidden, batch, cancellationToken);
+            if (afterLayer?.Invoke(layer.Index) == true)
             {
-                WeightMemory.CountLayer();
-                layer.Build(_loader, weights, _blueprint.Rope).Forward(context, hidden, batch, _options.TokensPerChunk, cancellationToken);
+                hidden.copy_(input!);
+                var quiet = new ForwardContext(_model.Path, null, _options.ActivationTransform, false) { Where = context.Where };
+                RunLayer(layer, quiet, hidden, batch, cancellationToken);
             }
             progress?.Report(new RunnerProgress(layer.Index + 1, LayerCount, batch.TokenCount, clock.Elapsed));
         }
         if (onLogits is not null) RunHead(context, hidden, batch, onLogits, cancellationToken);
+    }
+
+    private void RunLayer(DecoderLayerBlueprint layer, ForwardContext context, Tensor hidden, SequenceBatch batch, CancellationToken cancellationToken)
+    {
+        using var weights = new MaterializedWeights(WeightMemory);
+        WeightMemory.CountLayer();
+        layer.Build(_loader, weights, _blueprint.Rope).Forward(context, hidden, batch, _options.TokensPerChunk, cancellationToken);
     }
 
     /// <summary>The logits [T, V] of one sequence (compute dtype; the caller disposes them). Reads every layer once.</summary>
