@@ -90,6 +90,13 @@ public sealed class InvokeCalibrationCommand : SequenceDataCmdlet
             foreach (var coverage in report.ExpertCoverage) WriteVerbose(coverage.ToString());
             WriteVerbose($"Calibrated: {report}.");
             InputObject.Statistics = statistics;
+            // GPTQ quantizes the weights layer by layer on the same data, with the activation scales just measured.
+            InputObject.WeightSolutions = WeightCalibration.Run(InputObject, options, null, StopToken);
+            if (InputObject.WeightSolutions is { } solutions)
+            {
+                WriteVerbose($"GPTQ solved {solutions.Count} NVFP4 weight(s) with {InputObject.Plan.Algorithm}.");
+                foreach (var warning in solutions.Values.SelectMany(s => s.Warnings)) WriteWarning(warning);
+            }
             InputObject.CalibrationReport = report;
             if (ReportVariable is not null) SessionState.PSVariable.Set(ReportVariable, report);
             WriteObject(InputObject);

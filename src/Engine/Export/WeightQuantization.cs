@@ -64,7 +64,7 @@ public sealed class WeightQuantization
     {
         WeightAlgorithm.Max => GlobalScale.ForWeight(groupAmax, order),
         WeightAlgorithm.Gptq when Solution(unit, groupAmax) is { } solution => solution.WeightScale2,
-        WeightAlgorithm.Gptq => GlobalScale.ForWeight(groupAmax, order), // an expert GPTQ could not solve: max, as GptqCalibration says
+        WeightAlgorithm.Gptq => GlobalScale.ForWeight(groupAmax, order), // outside the decoder layers: max
         _ => GlobalScale.ForWeight(groupAmax),
     };
 
@@ -96,7 +96,7 @@ public sealed class WeightQuantization
                 return solution.Warnings;
             case WeightAlgorithm.Gptq:
                 var max = Nvfp4.Quantize(name, weight, dtype, unit.Rows, unit.Cols, packed, blockScales, new Nvfp4Options { GlobalAmax = groupAmax, Order = order });
-                return [.. max.Warnings, $"'{unit.OutputPrefix}' has no GPTQ solution (an expert that saw no calibration token): quantized by max."];
+                return [.. max.Warnings, $"'{unit.OutputPrefix}' is outside the decoder layers GPTQ solves: quantized by max."];
             default:
                 return Nvfp4.Quantize(name, weight, dtype, unit.Rows, unit.Cols, packed, blockScales, new Nvfp4Options { GlobalAmax = groupAmax, Order = order }).Warnings;
         }
@@ -130,7 +130,8 @@ public sealed class WeightQuantization
     {
         if (!_solutions.TryGetValue(unit.OutputPrefix, out var solution))
         {
-            if (unit.Expert is not null) return null;
+            // Layerwise GPTQ solves the decoder layers; lm_head and units outside them keep max, as ModelOpt's does.
+            if (unit.Module.Layer is null || unit.Module.Section != ModelSection.Text) return null;
             throw new ModelOptException(WeightCalibrationMissing, ErrorKind.InvalidOperation,
                 $"No GPTQ solution for '{unit.OutputPrefix}' (the model was calibrated for another plan): run Invoke-Calibration again after Set-QuantConfig.", _modelPath);
         }

@@ -23,13 +23,14 @@ internal sealed class PlannedQuantization : IQuantizedForm
     private readonly Dictionary<string, List<(WeightUnit Unit, long ElementOffset)>> _units = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ActivationQuantizer> _activations = new(StringComparer.Ordinal);
     private readonly ScaleGroups _scales;
-    private readonly WeightQuantization _weights;
+    // Built on first use: GPTQ's calibration needs this form's activations before the weights it will quantize by exist.
+    private readonly Lazy<WeightQuantization> _weights;
 
     public PlannedQuantization(HFModel model, QuantPlan plan, CancellationToken cancellationToken)
     {
         var units = WeightUnits.From(model, plan);
         _scales = ScaleGroups.Compute(model, units, cancellationToken);
-        _weights = WeightQuantization.For(model, plan);
+        _weights = new Lazy<WeightQuantization>(() => WeightQuantization.For(model, plan));
         var amaxes = ActivationAmaxes.Of(plan, model.Statistics);
         foreach (var unit in units.Where(u => u.IsQuantized))
         {
@@ -87,9 +88,9 @@ internal sealed class PlannedQuantization : IQuantizedForm
         try
         {
             float groupAmax = _scales.WeightAmax(unit);
-            _weights.Quantize(unit, MemoryMarshal.AsBytes(values), DType.F32, groupAmax, GlobalScaleOrder.Cuda,
+            _weights.Value.Quantize(unit, MemoryMarshal.AsBytes(values), DType.F32, groupAmax, GlobalScaleOrder.Cuda,
                 packed.AsSpan(0, packedLength), scales.AsSpan(0, scaleLength));
-            Nvfp4.Dequantize(packed.AsSpan(0, packedLength), scales.AsSpan(0, scaleLength), _weights.WeightScale2(unit, groupAmax, GlobalScaleOrder.Cuda),
+            Nvfp4.Dequantize(packed.AsSpan(0, packedLength), scales.AsSpan(0, scaleLength), _weights.Value.WeightScale2(unit, groupAmax, GlobalScaleOrder.Cuda),
                 unit.Rows, unit.Cols, values);
         }
         finally
