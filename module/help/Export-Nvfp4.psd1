@@ -33,7 +33,9 @@ written; Ctrl+C stops cleanly and leaves nothing behind. The same source and sta
 files.
 
 Nothing falls back silently: a W4A4 plan without calibration statistics is the error CalibrationRequired (run
-Invoke-Calibration, or plan with -Preset W4A16_NVFP4), and a plan that quantizes nothing is an error too.
+Invoke-Calibration, or plan with -Preset W4A16_NVFP4), and a plan that quantizes nothing is an error too. The NVFP4
+weights are quantized by the plan's algorithm (Set-QuantConfig -Algorithm): Max, Mse and MseFp8Sweep need no data;
+LocalHessian and Gptq need Invoke-Calibration even for a weight-only plan.
 '@
 
     Parameters   = @{
@@ -136,7 +138,9 @@ earlier export left it there (and refuses it if it holds anything the export did
 Errors are non-terminating, one per model, and leave no output folder behind. Error ids: NoQuantPlan,
 PlanQuantizesNothing, CompressedTensorsFormatUnsupported (-Format CompressedTensors for a plan with FP8 modules, mixed
 formats or a quantized KV cache: export those with -Format ModelOpt), CalibrationRequired (names the scales that need
-it: NVFP4 or FP8 input scales, k/v scales of a scaled FP8 KV cache), InputAmaxMissing, InputAmaxInvalid,
+it: NVFP4 or FP8 input scales, k/v scales of a scaled FP8 KV cache, weights by LocalHessian or Gptq),
+WeightCalibrationMissing (a LocalHessian or Gptq plan whose calibration lacks the Hessian blocks or GPTQ solutions, or
+was run for another plan), InputAmaxMissing, InputAmaxInvalid,
 KvCacheAmaxMissing (a scaled FP8 KV cache whose k/v quantizer has no calibrated amax), InputSharingUnknown (a known family whose decoder layers cannot be planned,
 so the Linears that must share scales are not known; an unknown family shares by the consumers' merged-layer names,
 with a warning), TargetOverlapsSource, TargetExists, TargetIsFile, TargetNotAnExport (-Force onto a

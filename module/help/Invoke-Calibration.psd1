@@ -22,6 +22,12 @@ like the model's chat template) or a .parquet file from a Hugging Face dataset (
 with -Seed, tokenized with the checkpoint's tokenizer.json, joined with the end-of-text token and cut into -NumSamples
 sequences of -SequenceLength tokens: the same inputs and seed give the same statistics.
 
+The plan's weight algorithm (Set-QuantConfig -Algorithm) adds to the run: LocalHessian collects, in the same pass, the
+16x16 diagonal blocks of XᵀX/N of every NVFP4 weight's input (per expert, over the tokens routed to it); Gptq then runs
+ModelOpt's layerwise GPTQ over the same sequences (with the plan's perc_damp and block_size, and with the activation
+scales just measured applied, as ModelOpt keeps input quantizers on) and keeps the quantized weights on the model
+($model.WeightSolutions), which Export-Nvfp4 writes.
+
 The model flows on with the statistics attached ($model.Statistics) and the run's report ($model.CalibrationReport, or
 -ReportVariable): tokens seen, time taken, and per MoE layer the minimum, median and maximum tokens per expert and
 the experts that saw none. A model without a plan is calibrated for NVFP4_DEFAULT, with a warning. Ctrl+C stops cleanly

@@ -80,7 +80,7 @@ foreach ($preset in 'W4A16_NVFP4', 'NVFP4_MLP_ONLY') {
 
     Notes        = @'
 Error ids: NoQuantPlan, NotAnNvfp4Checkpoint, NotEnoughEvaluationData, TokenizerNotFound, DatasetNotFound,
-DatasetInvalid, CheckpointFolderNotFound, InputAmaxMissing, ForwardNotSupported, InputSharingUnknown, DeviceNotAvailable, NonFiniteWeight,
+DatasetInvalid, CheckpointFolderNotFound, InputAmaxMissing, WeightCalibrationMissing (a LocalHessian or Gptq plan not calibrated for it), ForwardNotSupported, InputSharingUnknown, DeviceNotAvailable, NonFiniteWeight,
 TooManyTokens, TensorTooLarge (a weight larger than one array), CheckpointAlreadyQuantized (a quantized -Reference).
 Any step may also write the shared ids AccessDenied, FileNotFound, FileSystemError (non-terminating) and
 NativeError, OutOfMemory, InternalError (terminating); see about_ModelOptPS.

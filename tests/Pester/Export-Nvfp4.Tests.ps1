@@ -20,6 +20,27 @@ Describe 'Export-Nvfp4' {
         Test-Path (Join-Path $out 'tokenizer_config.json') | Should -BeTrue
     }
 
+    It 'exports every weight algorithm through the pipeline and the export verifies against the source' -ForEach @(
+        @{ Algorithm = 'MseFp8Sweep' }, @{ Algorithm = 'LocalHessian' }, @{ Algorithm = 'Gptq' }
+    ) {
+        $out = Join-Path $TestDrive "algorithm-$Algorithm"
+        $model = Import-HFModel $Source -WarningAction SilentlyContinue | Set-QuantConfig -Preset W4A16_NVFP4 -Algorithm $Algorithm
+        if ($model.Plan.NeedsCalibration) { $model = $model | Invoke-Calibration -NumSamples 4 -SequenceLength 32 -WarningAction SilentlyContinue }
+        ($null -ne $model.WeightSolutions) | Should -Be ($Algorithm -eq 'Gptq')
+        $result = $model | Export-Nvfp4 $out -WarningAction SilentlyContinue
+        $result.QuantAlgo | Should -Be 'W4A16_NVFP4'
+        Test-QuantFormat $out -Reference $Source -Quiet | Should -BeTrue
+    }
+
+    It 'refuses a data-dependent weight algorithm without calibration' {
+        $out = Join-Path $TestDrive 'lh-uncalibrated'
+        Import-HFModel $Source -WarningAction SilentlyContinue | Set-QuantConfig -Preset W4A16_NVFP4 -Algorithm LocalHessian |
+            Export-Nvfp4 $out -ErrorVariable errs -ErrorAction SilentlyContinue
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'CalibrationRequired,*'
+        $errs[0].Exception.Message | Should -Match 'LocalHessian'
+        Test-Path $out | Should -BeFalse
+    }
+
     It 'writes nothing with -WhatIf' {
         $out = Join-Path $TestDrive 'whatif'
         New-PlannedModel | Export-Nvfp4 $out -WhatIf

@@ -191,7 +191,7 @@ quantize:
     }
 
     It 'refuses an unknown -Algorithm' {
-        { Import-HFModel $Llama | Set-QuantConfig -Algorithm Awq -ErrorAction Stop } | Should -Throw -ErrorId 'ParameterArgumentTransformationError,ModelOptPS.Cmdlets.SetQuantConfigCommand'
+        { Import-HFModel $Llama | Set-QuantConfig -Algorithm Awq -ErrorAction Stop } | Should -Throw -ErrorId 'CannotConvertArgumentNoMessage,ModelOptPS.Cmdlets.SetQuantConfigCommand'
     }
 }
 
@@ -220,7 +220,7 @@ Describe 'Get-QuantPlan' {
         ($rows | Where-Object Decision -EQ 'W4A16Nvfp4').Algorithm | Select-Object -Unique | Should -Be 'MseFp8Sweep'
         ($rows | Where-Object Decision -EQ 'Fp8').Algorithm | Select-Object -Unique | Should -BeNullOrEmpty
         ($rows | Where-Object Decision -EQ 'Unquantized').Algorithm | Select-Object -Unique | Should -BeNullOrEmpty
-        $text = $mixed | Get-QuantPlan -Decision W4A16Nvfp4 | Out-String
+        $text = $mixed | Get-QuantPlan -Decision W4A16Nvfp4 | Out-String -Width 250
         $text | Should -Match 'Algorithm'
         $text | Should -Match 'MseFp8Sweep'
     }

@@ -73,6 +73,45 @@ public sealed class ErrorBoundTests
         Assert.True(Measure(source, DType.BF16, packed, shifted, weightScale2, nibblesSwapped: false).Violations > 0);
     }
 
+    /// <summary>Searched scales (every block at a quarter of its max scale) clip the top values on purpose: still within the bound.</summary>
+    [Theory]
+    [InlineData("gaussian")]
+    [InlineData("outliers")]
+    public void ClippingSearchedScalesAreWithinTheBound(string shape)
+    {
+        var (source, _, scales, weightScale2) = Encode(shape, DType.BF16, GlobalScaleOrder.Cuda, 1f, seed: 23);
+        var smaller = scales.Select(b => b > 0x10 ? (byte)(b - 0x10) : b).ToArray(); // two binades down
+        var packed = new byte[Rows * Cols / 2];
+        Nvfp4Static.Quantize("test", source, DType.BF16, Rows, Cols, smaller, weightScale2, packed);
+
+        var tally = Measure(source, DType.BF16, packed, smaller, weightScale2, nibblesSwapped: false);
+        Assert.Equal(0, tally.Violations);
+        Assert.True(tally.Passes);
+        Assert.False(tally.IsGptqLike);
+        Assert.True(Measure(source, DType.BF16, packed, smaller, weightScale2, nibblesSwapped: true).Violations > Rows * Cols / 4);
+    }
+
+    /// <summary>
+    /// GPTQ-like codes (max scales, codes moved by one step in some places) pass as a whole; swapped nibbles on the same
+    /// max scales do not; moved codes on other scales do not.
+    /// </summary>
+    [Fact]
+    public void ReroundedCodesOnMaxScalesPassAsAWhole()
+    {
+        var (source, packed, scales, weightScale2) = Encode("gaussian", DType.BF16, GlobalScaleOrder.Cuda, 1f, seed: 29);
+        var moved = (byte[])packed.Clone();
+        for (int i = 0; i < moved.Length; i += 37)
+            if ((moved[i] & 7) is > 0 and < 7) moved[i]++; // one E2M1 step up in the low nibble
+        var rerounded = Measure(source, DType.BF16, moved, scales, weightScale2, nibblesSwapped: false);
+        Assert.True(rerounded.Violations > 0);
+        Assert.True(rerounded.IsGptqLike);
+        Assert.True(rerounded.Passes);
+
+        Assert.False(Measure(source, DType.BF16, packed, scales, weightScale2, nibblesSwapped: true).Passes);
+        var smaller = scales.Select(b => b > 0x10 ? (byte)(b - 0x10) : b).ToArray();
+        Assert.False(Measure(source, DType.BF16, moved, smaller, weightScale2, nibblesSwapped: false).Passes);
+    }
+
     private static ErrorTally Measure(byte[] source, DType dtype, byte[] packed, byte[] scales, double weightScale2, bool nibblesSwapped)
     {
         var tally = new ErrorTally();
