@@ -18,7 +18,6 @@ internal static unsafe partial class Fp8SweepKernel
     {
         const int n = Nvfp4.BlockSize;
         float* losses = stackalloc float[Fp8ScaleCandidates.PaddedCount];
-        float* errors = stackalloc float[n];
         Vector512<float>* quotients = stackalloc Vector512<float>[8];
         SweepTables tables = work.Tables;
         fixed (float* divisors = tables.Divisors, powers = tables.InversePowersOfTwo, mantissaDivisors = tables.MantissaDivisors)
@@ -27,7 +26,7 @@ internal static unsafe partial class Fp8SweepKernel
             var block = new Block512
             {
                 Lookup = new Lookup512(Nvfp4Kernel.E2M1CellsLow, Nvfp4Kernel.E2M1CellsHigh, Vector512.Create(E2M1.Values)),
-                Quotients = quotients, Mantissas = mantissas, Powers = powers, Divisors = divisors, Errors = errors,
+                Quotients = quotients, Mantissas = mantissas, Powers = powers, Divisors = divisors,
             };
             ref byte origin = ref *src;
             for (nint b = first; b < first + count; b++)
@@ -77,7 +76,6 @@ internal static unsafe partial class Fp8SweepKernel
         public int* Mantissas;
         public float* Powers;
         public float* Divisors;
-        public float* Errors;
         public float* Columns;
         public Vector512<float> Magnitude;
         public Vector512<uint> Sign;
@@ -96,11 +94,11 @@ internal static unsafe partial class Fp8SweepKernel
         {
             const int n = Nvfp4.BlockSize;
             Vector512<float> dw = (Error(c).AsUInt32() ^ Sign).AsSingle();
-            dw.Store(Errors);
-            Vector512<float> t = Vector512.Load(Columns) * Vector512.Create(Errors[0]);
+            Vector512<float> t = Vector512.Load(Columns) * Avx512F.PermuteVar16x32(dw, Vector512<int>.Zero);
             for (int j = 1; j < n; j++)
             {
-                t = Vector512.FusedMultiplyAdd(Vector512.Load(Columns + j * n), Vector512.Create(Errors[j]), t);
+                // Lane j of dw broadcast by VPERMPS (a register operation; a store and 16 reloads stall on forwarding).
+                t = Vector512.FusedMultiplyAdd(Vector512.Load(Columns + j * n), Avx512F.PermuteVar16x32(dw, Vector512.Create(j)), t);
             }
 
             return dw * t;
