@@ -7,19 +7,23 @@ namespace ModelOptPS.Engine.Numerics;
 /// <summary>
 /// The AVX-512 sweep: one block is one <see cref="Vector512{T}"/> (lane i = weight i). The 8 mantissa quotients
 /// <c>|w|/fl32(M·wsf2)</c> are formed once per block; each candidate then costs one exact power-of-two multiply, the E2M1
-/// rounding by table lookup, and the error terms. The 16 lanes of 16 candidates are summed at once by a transposing tree
-/// whose levels are exactly the halving folds of <see cref="Nvfp4SearchLoss.HalvingSum"/>.
+/// rounding by table lookup, and the error terms. For MSE the 16 lanes of 16 candidates are summed at once by a transposing
+/// tree whose levels are exactly the halving folds of <see cref="Nvfp4SearchLoss.HalvingSum"/>; the local-Hessian loss
+/// turns the layout around (<see cref="WeightedLosses"/>).
 /// </summary>
 internal static unsafe partial class Fp8SweepKernel
 {
-    private static void Blocks512<TSource, TChooser>(byte* src, float* columns, BlockRange work, nint first, nint count, byte* scales)
+    private static void Blocks512<TSource, TChooser>(byte* src, float* hessian, BlockRange work, nint first, nint count, byte* scales)
         where TSource : struct, IWeightSource
         where TChooser : struct, IBlockScaleChooser
     {
         const int n = Nvfp4.BlockSize;
         float* losses = stackalloc float[Fp8ScaleCandidates.PaddedCount];
-        float* errors = stackalloc float[n];
         Vector512<float>* quotients = stackalloc Vector512<float>[8];
+        float* magnitudes = stackalloc float[n];
+        uint* signs = stackalloc uint[n];
+        Vector512<float>* weightQuotients = stackalloc Vector512<float>[n], weightErrors = stackalloc Vector512<float>[n];
+        var buffers = new WeightedBuffers(magnitudes, signs, weightQuotients, weightErrors);
         SweepTables tables = work.Tables;
         fixed (float* divisors = tables.Divisors, powers = tables.InversePowersOfTwo, mantissaDivisors = tables.MantissaDivisors)
         fixed (int* mantissas = tables.MantissaIndices)
@@ -27,7 +31,8 @@ internal static unsafe partial class Fp8SweepKernel
             var block = new Block512
             {
                 Lookup = new Lookup512(Nvfp4Kernel.E2M1CellsLow, Nvfp4Kernel.E2M1CellsHigh, Vector512.Create(E2M1.Values)),
-                Quotients = quotients, Mantissas = mantissas, Powers = powers, Divisors = divisors, Errors = errors,
+                Quotients = quotients, Mantissas = mantissas, Powers = powers, Divisors = divisors,
+                MantissaDivisors = Vector512.Create(Vector256.Load(mantissaDivisors), Vector256.Load(mantissaDivisors)),
             };
             ref byte origin = ref *src;
             for (nint b = first; b < first + count; b++)
@@ -40,7 +45,7 @@ internal static unsafe partial class Fp8SweepKernel
                     quotients[k] = block.Magnitude / Vector512.Create(mantissaDivisors[k]);
                 }
 
-                if (columns == null)
+                if (hessian == null)
                 {
                     for (int c = 0; c < Fp8ScaleCandidates.PaddedCount; c += n)
                     {
@@ -53,15 +58,7 @@ internal static unsafe partial class Fp8SweepKernel
                 }
                 else
                 {
-                    block.Columns = columns + (b % work.BlocksPerRow) * n * n;
-                    for (int c = 0; c < Fp8ScaleCandidates.PaddedCount; c += n)
-                    {
-                        SumTree(
-                            block.Weighted(c), block.Weighted(c + 1), block.Weighted(c + 2), block.Weighted(c + 3),
-                            block.Weighted(c + 4), block.Weighted(c + 5), block.Weighted(c + 6), block.Weighted(c + 7),
-                            block.Weighted(c + 8), block.Weighted(c + 9), block.Weighted(c + 10), block.Weighted(c + 11),
-                            block.Weighted(c + 12), block.Weighted(c + 13), block.Weighted(c + 14), block.Weighted(c + 15)).Store(losses + c);
-                    }
+                    WeightedLosses(block, hessian + (b % work.BlocksPerRow) * n * n, buffers, losses);
                 }
 
                 scales[b] = TChooser.Choose(new ReadOnlySpan<float>(losses, Fp8ScaleCandidates.Count), HorizontalMax(block.Magnitude), work.WeightScale2);
@@ -77,8 +74,7 @@ internal static unsafe partial class Fp8SweepKernel
         public int* Mantissas;
         public float* Powers;
         public float* Divisors;
-        public float* Errors;
-        public float* Columns;
+        public Vector512<float> MantissaDivisors;
         public Vector512<float> Magnitude;
         public Vector512<uint> Sign;
 
@@ -90,28 +86,84 @@ internal static unsafe partial class Fp8SweepKernel
             return e * e;
         }
 
-        /// <summary><c>p_i = dw_i·t_i</c>, <c>t = H·dw</c> by fused multiply-adds over the columns j = 1..15.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public readonly Vector512<float> Weighted(int c)
-        {
-            const int n = Nvfp4.BlockSize;
-            Vector512<float> dw = (Error(c).AsUInt32() ^ Sign).AsSingle();
-            dw.Store(Errors);
-            Vector512<float> t = Vector512.Load(Columns) * Vector512.Create(Errors[0]);
-            for (int j = 1; j < n; j++)
-            {
-                t = Vector512.FusedMultiplyAdd(Vector512.Load(Columns + j * n), Vector512.Create(Errors[j]), t);
-            }
-
-            return dw * t;
-        }
-
         /// <summary><c>e_i = |w_i| − fl32(q_i·d)</c> for candidate <paramref name="c"/>.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private readonly Vector512<float> Error(int c)
         {
             Vector512<float> x = Quotients[Mantissas[c]] * Vector512.Create(Powers[c]);
             return Magnitude - E2M1Magnitude(x, Lookup) * Vector512.Create(Divisors[c]);
+        }
+    }
+
+    /// <summary>Stack scratch of the local-Hessian loop: |w_i|, sign bits, per-weight mantissa quotients, dw per weight.</summary>
+    private readonly struct WeightedBuffers(float* magnitudes, uint* signs, Vector512<float>* quotients, Vector512<float>* errors)
+    {
+        public float* Magnitudes { get; } = magnitudes;
+        public uint* Signs { get; } = signs;
+        public Vector512<float>* Quotients { get; } = quotients;
+        public Vector512<float>* Errors { get; } = errors;
+    }
+
+    /// <summary>
+    /// Local-Hessian losses of all candidates, 16 candidates per vector (lane l of group g = candidate 16g + l), so that
+    /// <c>t_i = Σ_j H_ij·dw_j</c> is a broadcast of the scalar H_ij times a vector: the 16 accumulators stay in registers and
+    /// no lane shuffles are needed. Same operations and order as <see cref="Nvfp4SearchLoss"/>: t_i starts at
+    /// <c>fl32(H_i0·dw_0)</c> (a fused multiply-add onto −0 is that product exactly), then fma over j = 1..15; the
+    /// halving folds over i are plain vector adds.
+    /// </summary>
+    private static void WeightedLosses(in Block512 block, float* h, in WeightedBuffers buffers, float* losses)
+    {
+        const int n = Nvfp4.BlockSize;
+        float* magnitudes = buffers.Magnitudes;
+        uint* signs = buffers.Signs;
+        Vector512<float>* q = buffers.Quotients, dw = buffers.Errors;
+        block.Magnitude.Store(magnitudes);
+        block.Sign.Store(signs);
+        for (int i = 0; i < n; i++)
+        {
+            q[i] = Vector512.Create(magnitudes[i]) / block.MantissaDivisors; // lane k (and k + 8): |w_i| / fl32(M_k·wsf2)
+        }
+
+        for (int g = 0; g < Fp8ScaleCandidates.PaddedCount; g += n)
+        {
+            Vector512<int> mantissas = Vector512.Load(block.Mantissas + g);
+            Vector512<float> powers = Vector512.Load(block.Powers + g), divisors = Vector512.Load(block.Divisors + g);
+            for (int i = 0; i < n; i++)
+            {
+                Vector512<float> x = Avx512F.PermuteVar16x32(q[i], mantissas) * powers;
+                Vector512<float> e = Vector512.Create(magnitudes[i]) - E2M1Magnitude(x, block.Lookup) * divisors;
+                dw[i] = (e.AsUInt32() ^ Vector512.Create(signs[i])).AsSingle();
+            }
+
+            Vector512<float> t0 = Vector512.Create(-0f), t1 = t0, t2 = t0, t3 = t0, t4 = t0, t5 = t0, t6 = t0, t7 = t0;
+            Vector512<float> t8 = t0, t9 = t0, t10 = t0, t11 = t0, t12 = t0, t13 = t0, t14 = t0, t15 = t0;
+            for (int j = 0; j < n; j++)
+            {
+                Vector512<float> d = dw[j];
+                float* column = h + j; // H_ij at column[16·i]
+                t0 = Vector512.FusedMultiplyAdd(Vector512.Create(column[0]), d, t0);
+                t1 = Vector512.FusedMultiplyAdd(Vector512.Create(column[16]), d, t1);
+                t2 = Vector512.FusedMultiplyAdd(Vector512.Create(column[32]), d, t2);
+                t3 = Vector512.FusedMultiplyAdd(Vector512.Create(column[48]), d, t3);
+                t4 = Vector512.FusedMultiplyAdd(Vector512.Create(column[64]), d, t4);
+                t5 = Vector512.FusedMultiplyAdd(Vector512.Create(column[80]), d, t5);
+                t6 = Vector512.FusedMultiplyAdd(Vector512.Create(column[96]), d, t6);
+                t7 = Vector512.FusedMultiplyAdd(Vector512.Create(column[112]), d, t7);
+                t8 = Vector512.FusedMultiplyAdd(Vector512.Create(column[128]), d, t8);
+                t9 = Vector512.FusedMultiplyAdd(Vector512.Create(column[144]), d, t9);
+                t10 = Vector512.FusedMultiplyAdd(Vector512.Create(column[160]), d, t10);
+                t11 = Vector512.FusedMultiplyAdd(Vector512.Create(column[176]), d, t11);
+                t12 = Vector512.FusedMultiplyAdd(Vector512.Create(column[192]), d, t12);
+                t13 = Vector512.FusedMultiplyAdd(Vector512.Create(column[208]), d, t13);
+                t14 = Vector512.FusedMultiplyAdd(Vector512.Create(column[224]), d, t14);
+                t15 = Vector512.FusedMultiplyAdd(Vector512.Create(column[240]), d, t15);
+            }
+
+            // p_i = dw_i·t_i, then the halving folds: (k, k+8), (k, k+4), (k, k+2), (0, 1).
+            Vector512<float> a0 = dw[0] * t0 + dw[8] * t8, a1 = dw[1] * t1 + dw[9] * t9, a2 = dw[2] * t2 + dw[10] * t10, a3 = dw[3] * t3 + dw[11] * t11;
+            Vector512<float> a4 = dw[4] * t4 + dw[12] * t12, a5 = dw[5] * t5 + dw[13] * t13, a6 = dw[6] * t6 + dw[14] * t14, a7 = dw[7] * t7 + dw[15] * t15;
+            Vector512<float> b0 = a0 + a4, b1 = a1 + a5, b2 = a2 + a6, b3 = a3 + a7;
+            ((b0 + b2) + (b1 + b3)).Store(losses + g);
         }
     }
 

@@ -30,7 +30,7 @@ internal static unsafe partial class Fp8SweepKernel
     {
         var tables = new SweepTables(weightScale2);
         path = tables.PowerOfTwoExact ? KernelPaths.Resolve(path) : KernelPath.Scalar;
-        float[]? columns = hessian.IsEmpty ? null : path == KernelPath.Scalar ? hessian.ToArray() : Columns(hessian);
+        float[]? columns = Layout(hessian, path);
         int blocksPerRow = cols / Nvfp4.BlockSize;
         int rowsPerChunk = Math.Max(1, ChunkElements / cols);
         int chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
@@ -55,7 +55,7 @@ internal static unsafe partial class Fp8SweepKernel
     {
         var tables = new SweepTables(weightScale2);
         path = tables.PowerOfTwoExact ? KernelPaths.Resolve(path) : KernelPath.Scalar;
-        float[]? columns = hessian.IsEmpty ? null : path == KernelPath.Scalar ? hessian.ToArray() : Columns(hessian);
+        float[]? columns = Layout(hessian, path);
         fixed (byte* src = source, sc = scales)
         fixed (float* h = columns)
         {
@@ -112,6 +112,10 @@ internal static unsafe partial class Fp8SweepKernel
             scales[b] = TChooser.Choose(losses, blockAmax, work.WeightScale2);
         }
     }
+
+    /// <summary>H as the path reads it: the AVX2 path by columns, the others row-major (copied: the span cannot be pinned across the parallel loop's lambda).</summary>
+    private static float[]? Layout(ReadOnlySpan<float> hessian, KernelPath path) =>
+        hessian.IsEmpty ? null : path == KernelPath.Vector256 ? Columns(hessian) : hessian.ToArray();
 
     /// <summary>H per input block transposed to columns ([block][j][i] = H[block][i][j]): lane i of column j multiplies dw_j.</summary>
     private static float[] Columns(ReadOnlySpan<float> hessian)

@@ -1,6 +1,8 @@
 using ModelOptPS.Engine.Errors;
 using ModelOptPS.Engine.Numerics;
 using ModelOptPS.Engine.Safetensors;
+using ModelOptPS.Engine.Torch;
+using TorchSharp;
 
 namespace ModelOptPS.Engine.Tests.Numerics;
 
@@ -212,6 +214,12 @@ public class Nvfp4SearchTests
         Assert.Equal(SearchReference.Multipliers(), MultiplierChooser.Multipliers);
         Assert.Equal(0.25f, MultiplierChooser.Multipliers[0]);
         Assert.Equal(4f, MultiplierChooser.Multipliers[^1]);
+
+        // And libtorch's own torch.linspace(0.25, 4.0, 39) in fp32, bit for bit.
+        TorchRuntime.EnsureLoaded();
+        using DisposeScope scope = torch.NewDisposeScope();
+        float[] fromTorch = torch.linspace(0.25, 4.0, 39, torch.ScalarType.Float32).data<float>().ToArray();
+        Assert.Equal(fromTorch.Select(BitConverter.SingleToUInt32Bits), MultiplierChooser.Multipliers.Select(BitConverter.SingleToUInt32Bits));
     }
 
     [Fact]

@@ -100,11 +100,11 @@ internal static class SearchReference
         return best;
     }
 
-    /// <summary>torch.linspace(0.25, 4.0, 39) in fp32 by ATen's CPU formula.</summary>
+    /// <summary>torch.linspace(0.25, 4.0, 39) in fp32 by ATen's formula with one rounding per element (a fused multiply-add, here exact in double).</summary>
     public static float[] Multipliers()
     {
         float step = (4f - 0.25f) / 38;
-        return Enumerable.Range(0, 39).Select(k => k < 19 ? 0.25f + step * k : 4f - step * (38 - k)).ToArray();
+        return Enumerable.Range(0, 39).Select(k => k < 19 ? (float)(0.25 + (double)step * k) : (float)(4.0 - (double)step * (38 - k))).ToArray();
     }
 
     /// <summary>The plain MSE multiplier search for one block.</summary>
