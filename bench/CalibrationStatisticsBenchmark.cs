@@ -42,26 +42,36 @@ internal sealed class CalibrationStatisticsBenchmark : IBenchmark
                 ("max + headroom + Hessian blocks", () => new StatisticsCollector(noExperts, collectHessians: true)),
             };
             using var runner = ModelRunner.Create(model);
-            var timings = BenchContext.MeasureInterleaved(runs.Select(r => (Action)(() =>
+            var rows = new List<string[]>();
+            var results = new List<object>();
+            // Also on one thread: on a machine shared with other work, libtorch's pool waits at a barrier in every op and
+            // multi-threaded timings mostly measure the other work.
+            int threads = get_num_threads();
+            foreach (int count in new[] { threads, 1 }.Distinct())
             {
-                using var collector = r.Collector();
-                runner.RunLayerwise(sequences, collector);
-                collector?.HessianBlocks();
-            })).ToList(), 1, context.Quick ? 1 : 3, 0);
-
-            double baseline = timings[1].MedianSeconds;
-            var rows = runs.Select((r, i) => new[]
-            {
-                r.Name, $"{timings[i].MedianSeconds:F2}", $"{timings[i].BestSeconds:F2}", $"{tokens / timings[i].MedianSeconds:F0}",
-                $"{(timings[i].MedianSeconds / baseline - 1) * 100:+0.0;-0.0}%",
-            }).ToList();
+                set_num_threads(count);
+                var timings = BenchContext.MeasureInterleaved(runs.Select(r => (Action)(() =>
+                {
+                    using var collector = r.Collector();
+                    runner.RunLayerwise(sequences, collector);
+                    collector?.HessianBlocks();
+                })).ToList(), 1, 3, 0);
+                double baseline = timings[1].MedianSeconds;
+                for (int i = 0; i < runs.Length; i++)
+                {
+                    string key = $"{runs[i].Name}, {count} thread(s)";
+                    double slowdown = timings[i].MedianSeconds / baseline - 1;
+                    rows.Add([key, $"{timings[i].MedianSeconds:F2}", $"{timings[i].BestSeconds:F2}", $"{tokens / timings[i].MedianSeconds:F0}", $"{slowdown * 100:+0.0;-0.0}%"]);
+                    results.Add(new
+                    {
+                        run = key, tokens, median_seconds = timings[i].MedianSeconds, best_seconds = timings[i].BestSeconds,
+                        tokens_per_second = tokens / timings[i].MedianSeconds, slowdown_vs_max_only = slowdown,
+                    });
+                }
+            }
+            set_num_threads(threads);
             BenchContext.PrintTable(["run", "median s", "best s", "tokens/s", "vs max only"], rows);
             string load = File.ReadAllText("/proc/loadavg").Trim();
-            var results = runs.Select((r, i) => new
-            {
-                run = r.Name, tokens, median_seconds = timings[i].MedianSeconds, best_seconds = timings[i].BestSeconds,
-                tokens_per_second = tokens / timings[i].MedianSeconds, slowdown_vs_max_only = timings[i].MedianSeconds / baseline - 1,
-            }).ToList();
             Console.WriteLine($"load average {load}");
             Console.WriteLine($"wrote {context.WriteJson(Name, new { torch_threads = get_num_threads(), load_average = load, model = Model.ToString(), results })}");
         }

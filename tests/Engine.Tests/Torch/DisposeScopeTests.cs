@@ -20,7 +20,8 @@ namespace ModelOptPS.Engine.Tests.Torch;
 public sealed class DisposeScopeTests : IDisposable
 {
     private static readonly long[] Tokens = [3, 141, 59, 26, 255, 0, 97, 97];
-    private static readonly CalibrationOptions Calibration = new() { Sequences = new SequenceOptions { NumSamples = 2, SequenceLength = 32, Seed = 5 } };
+    // With Hessian blocks, so every torch path of calibration runs.
+    private static readonly CalibrationOptions Calibration = new() { Sequences = new SequenceOptions { NumSamples = 2, SequenceLength = 32, Seed = 5 }, CollectHessians = true };
     private static readonly QualityOptions Quality = new() { Sequences = new SequenceOptions { NumSamples = 2, SequenceLength = 24, Seed = 9 } };
 
     private readonly TempFolder _tmp = new();
