@@ -63,6 +63,22 @@ public sealed class GptqCalibrationTests(ITestOutputHelper output) : IDisposable
         Assert.True(solved.Sum(s => s.Errors.Gptq) < 0.8 * solved.Sum(s => s.Errors.Max));
     }
 
+    public static IEnumerable<object[]> Families => TinyCheckpoints.Families.Select(f => new object[] { f });
+
+    [Theory]
+    [MemberData(nameof(Families))]
+    public void EveryFamilyGetsASolutionPerDecoderUnit(string family)
+    {
+        using var model = Calibrated(family);
+        var solutions = GptqCalibration.Run(model, Small);
+        var units = WeightUnits.From(model, model.Plan!)
+            .Where(u => u.Decision.IsNvfp4Weights() && u.Module.Section == ModelSection.Text && u.Module.Layer is not null).ToList();
+        Assert.Equal(units.Select(u => u.OutputPrefix).Order(), solutions.Keys.Order());
+        var solved = solutions.Values.Where(s => !s.HessianFallback).ToList();
+        Assert.NotEmpty(solved);
+        Assert.True(solved.Sum(s => s.Errors.Gptq) < solved.Sum(s => s.Errors.Max));
+    }
+
     [Fact]
     public void TheDriverSolvesFromTheInputsAQuantizedPreviousLayerProduces()
     {
