@@ -36,6 +36,9 @@ public sealed record CalibrationOptions
     /// <summary>How NVFP4 input amaxes are computed from the statistics (the statistics keep what every calibrator needs).</summary>
     public ActivationCalibrator ActivationCalibrator { get; init; } = ActivationCalibrator.Max;
 
+    /// <summary>nvfp4_act_headroom's parameters (a recipe's anchor_percentile, upper_percentile, rho).</summary>
+    public HeadroomSettings Headroom { get; init; } = HeadroomSettings.Default;
+
     /// <summary>Also collect the Hessian blocks XᵀX/N of every weight unit (local Hessian needs them; memory 16 × in-features doubles per unit).</summary>
     public bool CollectHessians { get; init; }
 }

@@ -64,7 +64,8 @@ public sealed class CalibrationStatistics
     /// <summary>
     /// Weight unit to the block diagonal of its XᵀX/N: a Linear's module name (<c>model.layers.0.self_attn.q_proj</c>,
     /// per-expert <c>…block_sparse_moe.experts.3.w1</c>) or one expert of fused experts
-    /// (<c>…mlp.experts.3.gate_up_proj</c> / <c>down_proj</c>, tokens routed to expert 3). Empty unless
+    /// (<c>…mlp.experts.3.gate_up_proj</c> / <c>down_proj</c>, tokens routed to expert 3; every token with
+    /// <see cref="CalibrationOptions.AllExperts"/>, as that option asks). Empty unless
     /// <see cref="CalibrationOptions.CollectHessians"/> was set.
     /// </summary>
     public IReadOnlyDictionary<string, HessianBlocks> HessianBlocks { get; }

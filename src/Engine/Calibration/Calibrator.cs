@@ -56,7 +56,15 @@ public static class Calibrator
                          "export will refuse them (pin their amax with constant_amax, or use the cast mode, -KvCache Fp8Cast)");
 
         var statistics = new CalibrationStatistics(amax, collector.Histograms, collector.HessianBlocks(), collector.TokensPerExpert, tokens,
-            $"calibration on {dataDescription}").WithActivationCalibrator(options.ActivationCalibrator);
+            $"calibration on {dataDescription}").WithActivationCalibrator(options.ActivationCalibrator, options.Headroom);
+        if (options.ActivationCalibrator == ActivationCalibrator.Headroom)
+        {
+            var noHeadroom = statistics.ActivationHistograms.Where(kv => HeadroomCalibrator.Compute(kv.Value, statistics.Headroom) is { NoHeadroom: true })
+                .Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
+            if (noHeadroom.Count > 0)
+                warnings.Add($"{noHeadroom.Count} NVFP4 input(s) have a per-block amax range too wide for headroom at rho={statistics.Headroom.Rho:g}, " +
+                             $"so their amax is the {statistics.Headroom.UpperPercentile:g}th percentile: {List(noHeadroom)}");
+        }
         var report = new CalibrationReport
         {
             Model = model.Name, Data = dataDescription, Samples = sequences.Count, SequenceLength = options.Sequences.SequenceLength,

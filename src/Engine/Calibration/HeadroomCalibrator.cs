@@ -13,14 +13,19 @@ public static class HeadroomCalibrator
     public const double AnchorFloorRatio = 1e6;
 
     /// <summary>The headroom amax, or the max when the histogram gives no usable percentile; null when nothing was seen.</summary>
-    public static float? Amax(BlockAmaxHistogram histogram, HeadroomSettings settings)
+    public static float? Amax(BlockAmaxHistogram histogram, HeadroomSettings settings) => Compute(histogram, settings)?.Amax;
+
+    /// <summary>The headroom amax with how it was reached; null when nothing was seen.</summary>
+    public static HeadroomAmax? Compute(BlockAmaxHistogram histogram, HeadroomSettings settings)
     {
         if (histogram.Max is not { } max) return null;
         double? upper = settings.UpperPercentile >= 100 ? max : Percentile(histogram.Counts, settings.UpperPercentile);
         double? anchor = upper is > 0 ? Percentile(histogram.Counts, settings.AnchorPercentile, upper.Value / AnchorFloorRatio) : null;
-        if (upper is not > 0 || anchor is not > 0) return max;
+        if (upper is not > 0 || anchor is not > 0) return new HeadroomAmax(max, anchor, upper, FellBackToMax: true, NoHeadroom: false);
         double headroom = settings.Rho * anchor.Value;
-        return (float)(headroom > upper.Value ? headroom : upper.Value);
+        return headroom > upper.Value
+            ? new HeadroomAmax((float)headroom, anchor, upper, FellBackToMax: false, NoHeadroom: false)
+            : new HeadroomAmax((float)upper.Value, anchor, upper, FellBackToMax: false, NoHeadroom: true);
     }
 
     /// <summary>

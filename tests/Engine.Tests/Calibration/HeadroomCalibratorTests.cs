@@ -56,6 +56,9 @@ public sealed class HeadroomCalibratorTests
         Assert.Equal((float)(16384 * Centre(-8)), HeadroomCalibrator.Amax(histogram, new HeadroomSettings { UpperPercentile = 100 }));
         Assert.Equal((float)Centre(4), HeadroomCalibrator.Amax(histogram, new HeadroomSettings { Rho = 4 }));
         Assert.Equal(16f, HeadroomCalibrator.Amax(histogram, new HeadroomSettings { Rho = 4, UpperPercentile = 100 }));
+        Assert.Equal(new HeadroomAmax((float)(16384 * Centre(-8)), Centre(-8), Centre(4), FellBackToMax: false, NoHeadroom: false),
+            HeadroomCalibrator.Compute(histogram, HeadroomSettings.Default));
+        Assert.True(HeadroomCalibrator.Compute(histogram, new HeadroomSettings { Rho = 4 })!.Value.NoHeadroom);
     }
 
     [Fact]
@@ -67,6 +70,7 @@ public sealed class HeadroomCalibratorTests
             histogram.Collect(zeros(3, 20));
         Assert.Equal(0, histogram.Counts.Sum());
         Assert.Equal(0f, HeadroomCalibrator.Amax(histogram, HeadroomSettings.Default));
+        Assert.True(HeadroomCalibrator.Compute(histogram, HeadroomSettings.Default)!.Value.FellBackToMax);
 
         using (var scope = NewDisposeScope())
         {
