@@ -69,7 +69,7 @@ public static class CheckpointExporter
             step(ExportStep.ConfigsWritten);
             files.AddRange(CopyOtherFiles(model.Path, staging.Path, step, cancellationToken));
             cancellationToken.ThrowIfCancellationRequested();
-            ExportManifest.Write(staging.Path, files);
+            ExportManifest.Write(staging.Path, files, plan.WeightAlgorithm?.ToString());
             staging.Seal();
             step(ExportStep.ManifestWritten);
             ExportTarget.MoveIntoPlace(staging.Path, target, options.Force, step);

@@ -18,15 +18,27 @@ internal sealed class ExportManifest
 
     private readonly Dictionary<string, long> _sizes;
 
-    private ExportManifest(Dictionary<string, long> sizes) => _sizes = sizes;
+    private ExportManifest(Dictionary<string, long> sizes, string? weightAlgorithm)
+    {
+        _sizes = sizes;
+        WeightAlgorithm = weightAlgorithm;
+    }
+
+    /// <summary>
+    /// How the NVFP4 weights were quantized (<c>Max</c>, <c>MseFp8Sweep</c>, <c>Gptq</c>, …), or null when the export has
+    /// none or predates the field. The verifier accepts codes that are not the rounding of the source (GPTQ's) only when
+    /// this says Gptq or says nothing, so a corrupted code in any other export of this tool cannot pass as GPTQ's.
+    /// </summary>
+    public string? WeightAlgorithm { get; }
 
     /// <summary>Lists <paramref name="files"/> (relative to <paramref name="folder"/>) with their sizes on disk.</summary>
-    public static void Write(string folder, IEnumerable<string> files)
+    public static void Write(string folder, IEnumerable<string> files, string? weightAlgorithm = null)
     {
         var list = new JsonObject();
         foreach (var file in files.Select(Normalize).Order(StringComparer.Ordinal))
             list[file] = new FileInfo(Path.Combine(folder, file)).Length;
         var root = new JsonObject { ["producer"] = Producer, ["files"] = list };
+        if (weightAlgorithm is not null) root["weight_algorithm"] = weightAlgorithm;
         using var stream = new FileStream(Path.Combine(folder, FileName), FileMode.CreateNew, FileAccess.Write);
         JsonSerializer.Serialize(stream, root, new JsonSerializerOptions { WriteIndented = true });
         stream.Flush(flushToDisk: true);
@@ -48,7 +60,8 @@ internal sealed class ExportManifest
                 if (size is not JsonValue value || !value.TryGetValue<long>(out long bytes)) return null;
                 sizes[file] = bytes;
             }
-            return new ExportManifest(sizes);
+            string? algorithm = root["weight_algorithm"] is JsonValue a && a.TryGetValue<string>(out var text) ? text : null;
+            return new ExportManifest(sizes, algorithm);
         }
         catch (Exception ex) when (ex is JsonException or ArgumentException or IOException or UnauthorizedAccessException)
         {

@@ -97,7 +97,7 @@ internal static class BoundCheck
     /// One row: decode each element as E2M1[code] × block_scale × weight_scale_2 (nvfp4-numerics.md step 7, in double
     /// so the check adds no rounding of its own) and compare with the source element under <see cref="ErrorBound.Bound"/>;
     /// per block, also note whether its scale is the source block's max scale and what rounding the source at the stored
-    /// scale would cost, for the GPTQ allowance (<see cref="ErrorTally.Passes"/>).
+    /// scale would cost, for the GPTQ allowance (<see cref="ErrorTally.Passes(bool)"/>).
     /// </summary>
     public static void AccumulateRow(ReadOnlySpan<byte> source, DType dtype, ReadOnlySpan<byte> packed, ReadOnlySpan<byte> scales,
         double weightScale2, bool nibblesSwapped, long row, ref ErrorTally tally)

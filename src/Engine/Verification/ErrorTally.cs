@@ -26,11 +26,12 @@ internal struct ErrorTally
     public double FirstBound;
 
     /// <summary>
-    /// The verdict: no value beyond <see cref="ErrorBound"/>; or, for GPTQ (codes that round updated weights), every
+    /// The verdict: no value beyond <see cref="ErrorBound"/>; or, where re-rounded codes are allowed (an export whose
+    /// manifest says GPTQ, or a checkpoint from another producer), codes that round updated weights as GPTQ's do: every
     /// block at its source block's max scale and an error energy within <see cref="ErrorBound.ReroundedErrorFactor"/>²
     /// times that of rounding the source at those scales.
     /// </summary>
-    public readonly bool Passes => Violations == 0 || IsGptqLike;
+    public readonly bool Passes(bool reroundedCodesAllowed) => Violations == 0 || (reroundedCodesAllowed && IsGptqLike);
 
     /// <summary>True when the values beyond the bound are explained as GPTQ's re-rounding (see <see cref="Passes"/>).</summary>
     public readonly bool IsGptqLike => Violations > 0 && Blocks > 0 && MaxScaleBlocks == Blocks &&

@@ -1,5 +1,6 @@
 using ModelOptPS.Engine.Checkpoint;
 using ModelOptPS.Engine.Errors;
+using ModelOptPS.Engine.Quantization;
 
 namespace ModelOptPS.Engine.Verification;
 
@@ -20,7 +21,9 @@ public static class QuantFormatVerifier
         options ??= VerifyOptions.Default;
         folder = CheckpointReader.RequireFolder(folder);
         using var source = referenceFolder is null ? null : CheckpointReader.Open(referenceFolder);
-        var reference = source is null ? null : new ReferenceComparison(new ReferenceMap(source), options.CancellationToken);
+        // Codes that are not the rounding of the source are GPTQ's only where the export says so, or says nothing (another producer).
+        bool reroundedCodesAllowed = ModelOptPS.Engine.Export.ExportManifest.TryRead(folder)?.WeightAlgorithm is null or nameof(WeightAlgorithm.Gptq);
+        var reference = source is null ? null : new ReferenceComparison(new ReferenceMap(source), reroundedCodesAllowed, options.CancellationToken);
 
         var checks = new CheckList();
         options.Log?.Invoke($"Reading '{folder}': config.json, the shard index and every safetensors header.");

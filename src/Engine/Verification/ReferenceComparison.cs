@@ -10,7 +10,7 @@ namespace ModelOptPS.Engine.Verification;
 /// dequantizes to within <see cref="ErrorBound"/> of its source (and, when it does not, which mix-up explains it).
 /// Records each NVFP4 weight's source amax for the weight_scale_2 check of its scale group.
 /// </summary>
-internal sealed class ReferenceComparison(ReferenceMap map, CancellationToken cancellationToken)
+internal sealed class ReferenceComparison(ReferenceMap map, bool reroundedCodesAllowed, CancellationToken cancellationToken)
 {
     private readonly Dictionary<string, float> _sourceAmax = new(StringComparer.Ordinal);
 
@@ -66,7 +66,7 @@ internal sealed class ReferenceComparison(ReferenceMap map, CancellationToken ca
         _sourceAmax[weight.Name] = tally.SourceAmax;
         check.RelativeRmsError = tally.RelativeRmsError;
         check.SqnrDb = tally.SqnrDb;
-        if (tally.Passes)
+        if (tally.Passes(reroundedCodesAllowed))
         {
             string sqnr = tally.SqnrDb is { } db ? $" (SQNR {Text.Number(db)} dB)" : "";
             check.Note = tally.IsGptqLike

@@ -121,6 +121,33 @@ public sealed class WeightAlgorithmEndToEndTests(ITestOutputHelper output) : IDi
         Assert.Contains(report.Failures, f => f.Name == Module);
     }
 
+    /// <summary>
+    /// One code moved by one E2M1 step in a Max export keeps every block at its max scale and the error energy tiny, so
+    /// it looks like GPTQ's re-rounding; the export's manifest says Max, so it fails. Without the manifest (a checkpoint
+    /// from another producer) the same bytes pass as GPTQ-like, which is what the allowance is for.
+    /// </summary>
+    [Fact]
+    public void OneMovedCodeFailsUnlessTheExportSaysGptq()
+    {
+        string source = TinyCheckpoints.Write("llama", _tmp.Combine("source"));
+        string export = MaxExport(source, "W4A16_NVFP4");
+        Assert.Equal("Max", ModelOptPS.Engine.Export.ExportManifest.TryRead(export)!.WeightAlgorithm);
+        const string Module = "model.layers.0.mlp.down_proj";
+        new ModelOptPS.Engine.Tests.Verification.CheckpointEditor(export).Tensor(Module + ".weight", t =>
+        {
+            var data = t.Data.ToArray();
+            int i = Array.FindIndex(data, b => (b & 0x7) is > 0 and < 6);
+            data[i] = (byte)(data[i] + 1); // low nibble one E2M1 step larger in magnitude, sign kept
+            return t with { Data = data };
+        });
+        var report = QuantFormatVerifier.Verify(export, source);
+        output.WriteLine(report.ToString());
+        Assert.Contains(report.Failures, f => f.Name == Module);
+
+        File.Delete(Path.Combine(export, ModelOptPS.Engine.Export.ExportManifest.FileName));
+        Assert.DoesNotContain(QuantFormatVerifier.Verify(export, source).Failures, f => f.Name == Module);
+    }
+
     private string MaxExport(string source, string preset)
     {
         string target = _tmp.Combine("max-export");
