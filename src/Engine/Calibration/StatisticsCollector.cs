@@ -19,6 +19,12 @@ public sealed class StatisticsCollector : IActivationObserver, IDisposable
     private readonly Func<string, bool> _histogrammed;
     private readonly bool _collectHessians;
 
+    // Linears that read one tensor (q/k/v, gate/up, in_proj_qkv/z) are observed one after another with the same Tensor
+    // object: their statistics are identical, so the first one's accumulator serves them all and each batch is
+    // reduced once. The set holds the accumulators that already consumed the current input.
+    private Tensor? _currentInput;
+    private readonly HashSet<object> _consumedCurrentInput = new(ReferenceEqualityComparer.Instance);
+
     /// <param name="expertCounts">Experts container name to number of experts (so idle experts count as 0).</param>
     /// <param name="histogrammed">Which input quantizers get a headroom histogram; default every one but the KV cache's.</param>
     /// <param name="collectHessians">Also accumulate XᵀX blocks per weight unit (for local Hessian).</param>
@@ -35,10 +41,17 @@ public sealed class StatisticsCollector : IActivationObserver, IDisposable
 
     public void ObserveInput(string inputQuantizerName, Tensor input)
     {
-        if (_histograms.TryGetValue(inputQuantizerName, out var histogram)) histogram.Collect(input);
-        else if (_calibrators.TryGetValue(inputQuantizerName, out var calibrator)) calibrator.Collect(input);
-        else if (_histogrammed(inputQuantizerName)) (_histograms[inputQuantizerName] = new BlockAmaxHistogram(inputQuantizerName)).Collect(input);
-        else (_calibrators[inputQuantizerName] = new MaxCalibrator(inputQuantizerName)).Collect(input);
+        StartInput(input);
+        if (_histogrammed(inputQuantizerName))
+        {
+            var histogram = Accumulator(_histograms, inputQuantizerName, () => new BlockAmaxHistogram(inputQuantizerName));
+            if (_consumedCurrentInput.Add(histogram)) histogram.Collect(input);
+        }
+        else
+        {
+            var calibrator = Accumulator(_calibrators, inputQuantizerName, () => new MaxCalibrator(inputQuantizerName));
+            if (_consumedCurrentInput.Add(calibrator)) calibrator.Collect(input);
+        }
     }
 
     public void ObserveLinearInput(LinearSite site, Tensor input)
@@ -47,9 +60,23 @@ public sealed class StatisticsCollector : IActivationObserver, IDisposable
         long columns = input.shape[^1];
         // Inputs whose width is not a multiple of 16 cannot be NVFP4 quantized, so no local Hessian needs them.
         if (!_collectHessians || columns % HessianAccumulator.BlockSize != 0) return;
-        if (!_hessians.TryGetValue(site.WeightUnit, out var hessian))
-            _hessians[site.WeightUnit] = hessian = new HessianAccumulator(columns, input.device);
-        hessian.Add(input);
+        var hessian = Accumulator(_hessians, site.WeightUnit, () => new HessianAccumulator(columns, input.device));
+        if (_consumedCurrentInput.Add(hessian)) hessian.Add(input);
+    }
+
+    private void StartInput(Tensor input)
+    {
+        if (ReferenceEquals(input, _currentInput)) return;
+        _currentInput = input;
+        _consumedCurrentInput.Clear();
+    }
+
+    /// <summary>The key's accumulator; a new key that reads the current input shares the accumulator that already consumed it.</summary>
+    private T Accumulator<T>(Dictionary<string, T> accumulators, string key, Func<T> create) where T : class
+    {
+        if (accumulators.TryGetValue(key, out var existing)) return existing;
+        var shared = _consumedCurrentInput.OfType<T>().FirstOrDefault();
+        return accumulators[key] = shared ?? create();
     }
 
     public void ObserveRouting(string expertsContainer, Tensor expertIndices)
@@ -88,7 +115,7 @@ public sealed class StatisticsCollector : IActivationObserver, IDisposable
 
     public void Dispose()
     {
-        foreach (var hessian in _hessians.Values) hessian.Dispose();
+        foreach (var hessian in _hessians.Values.Distinct()) hessian.Dispose();
         _hessians.Clear();
     }
 }
