@@ -76,10 +76,10 @@ Describe 'Sharded calibration and Merge-CalibrationStatistics' {
         $merged.CalibrationReport.IdleExperts | Should -Be $Single.CalibrationReport.IdleExperts
         @($merged.CalibrationReport.Warnings) | Should -Be @($Single.CalibrationReport.Warnings)
 
-        $single = Join-Path $TestDrive 'out-single'; $sharded = Join-Path $TestDrive 'out-sharded'
-        $Single | Export-Nvfp4 $single -WarningAction SilentlyContinue | Out-Null
+        $oneRun = Join-Path $TestDrive 'out-single'; $sharded = Join-Path $TestDrive 'out-sharded'
+        $Single | Export-Nvfp4 $oneRun -WarningAction SilentlyContinue | Out-Null
         $merged | Export-Nvfp4 $sharded -WarningAction SilentlyContinue | Out-Null
-        Get-FolderHashes $sharded | Should -Be (Get-FolderHashes $single)
+        Get-FolderHashes $sharded | Should -Be (Get-FolderHashes $oneRun)
     }
 
     It 'merges two shards the same way, and re-reads a merged or whole-run file as one shard' {
