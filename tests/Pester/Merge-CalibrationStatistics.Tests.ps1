@@ -80,6 +80,11 @@ Describe 'Sharded calibration and Merge-CalibrationStatistics' {
         $Single | Export-Nvfp4 $oneRun -WarningAction SilentlyContinue | Out-Null
         $merged | Export-Nvfp4 $sharded -WarningAction SilentlyContinue | Out-Null
         Get-FolderHashes $sharded | Should -Be (Get-FolderHashes $oneRun)
+
+        $quality = @{ NumSamples = 2; SequenceLength = 32; WarningAction = 'SilentlyContinue' }
+        $fromShards = $merged | Measure-QuantQuality @quality
+        $fromOneRun = $Single | Measure-QuantQuality @quality
+        ($fromShards.MeanKl, $fromShards.QuantizedPerplexity) | Should -Be ($fromOneRun.MeanKl, $fromOneRun.QuantizedPerplexity)
     }
 
     It 'merges two shards the same way, and re-reads a merged or whole-run file as one shard' {
