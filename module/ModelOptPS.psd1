@@ -15,6 +15,7 @@
         'Set-QuantConfig'
         'Get-QuantPlan'
         'Invoke-Calibration'
+        'Merge-CalibrationStatistics'
         'Export-Nvfp4'
         'Test-QuantFormat'
         'Measure-QuantQuality'

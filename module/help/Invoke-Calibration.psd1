@@ -32,6 +32,16 @@ The model flows on with the statistics attached ($model.Statistics) and the run'
 -ReportVariable): tokens seen, time taken, and per MoE layer the minimum, median and maximum tokens per expert and
 the experts that saw none. A model without a plan is calibrated for NVFP4_DEFAULT, with a warning. Ctrl+C stops cleanly
 and leaves the model as it was.
+
+Calibration is data-parallel, so it can be spread over machines: -ShardIndex i -ShardCount n -StatisticsPath file
+calibrates shard i of the same sample set a single run uses (the same data, -NumSamples, -SequenceLength and -Seed),
+split into n contiguous ranges of whole batches of -BatchSize sequences, saves its statistics to the file and outputs
+a small CalibrationShardInfo (path, shard, sequences, tokens, model and plan fingerprints) instead of the model, since
+a model object does not survive a job or a remoting session. Merge-CalibrationStatistics adds the shards up into the
+statistics of one run over all samples (max, histograms and token counts identical, Hessian sums equal up to float64
+reassociation) for Export-Nvfp4 and Measure-QuantQuality. Without the shard parameters, -StatisticsPath saves the whole
+run's statistics and the model flows on as usual. A GPTQ plan cannot be sharded (its layers depend on all samples in
+order): -StatisticsPath refuses it. examples/Invoke-ShardedCalibration.ps1 is a runbook.
 '@
 
     Parameters   = @{
@@ -60,6 +70,19 @@ $model.Statistics.WithActivationCalibrator('Headroom') switches without calibrat
 '@
         Device         = 'The libtorch device: cpu (the default) or cuda, which needs a CUDA build of libtorch installed by the user.'
         ReportVariable = 'The name of a variable (without $) that receives the calibration report object.'
+        ShardIndex     = @'
+Which shard of the sample set to calibrate, from 0 to -ShardCount minus 1. Needs -ShardCount and -StatisticsPath; the
+cmdlet then writes the file and outputs a CalibrationShardInfo instead of the model.
+'@
+        ShardCount     = @'
+How many shards the sample set is split into: contiguous ranges of whole batches (-BatchSize sequences), so each shard
+runs exactly the batches a single run would. There must be at least as many batches as shards (TooFewBatchesForShards).
+'@
+        StatisticsPath = @'
+The file to save the statistics to (a safetensors file, written atomically; an existing file is replaced), for
+Merge-CalibrationStatistics. Mandatory with -ShardIndex; without it, the whole run's statistics are saved and the model
+flows on.
+'@
     }
 
     Inputs       = @{
@@ -68,6 +91,7 @@ $model.Statistics.WithActivationCalibrator('Headroom') switches without calibrat
 
     Outputs      = @{
         'ModelOptPS.Engine.Model.HFModel' = 'The same model with Statistics and CalibrationReport attached, for Export-Nvfp4.'
+        'ModelOptPS.Engine.Calibration.CalibrationShardInfo' = 'With -ShardIndex: what the shard wrote (Path, ShardIndex, ShardCount, Sequences, Tokens, fingerprints).'
     }
 
     Examples     = @(
@@ -101,6 +125,20 @@ Import-HFModel ./ckpt | Set-QuantConfig |
 '@
             Remarks = 'Chat records are rendered like the model''s chat template; -AllExperts calibrates experts the router rarely picks.'
         }
+        @{
+            Title   = 'Calibrate in two shards, merge, export'
+            Code    = @'
+$model = Import-HFModel ./ckpt | Set-QuantConfig
+0..1 | ForEach-Object {
+    $model | Invoke-Calibration -NumSamples 8 -SequenceLength 64 -BatchSize 4 -ShardIndex $_ -ShardCount 2 -StatisticsPath "./shards/$_.safetensors"
+}
+$model | Merge-CalibrationStatistics -Path ./shards/*.safetensors | Export-Nvfp4 ./out
+'@
+            Remarks = @'
+Each shard could run on another machine (Start-Job, Invoke-Command -AsJob, a Kubernetes or Slurm job) with the same
+model and parameters; only the statistics files travel. examples/Invoke-ShardedCalibration.ps1 does it with jobs.
+'@
+        }
     )
 
     Notes        = @'
@@ -108,7 +146,8 @@ Error ids: NoQuantPlan, TokenizerNotFound, TokenizerInvalid, DatasetNotFound, Da
 DatasetColumnNotFound, DatasetColumnNotText, NotEnoughCalibrationData, NonFiniteActivation (naming the layer and
 module), ForwardNotSupported (an architecture the engine cannot run), DeviceNotAvailable, TorchNotAvailable,
 TooManyTokens (-NumSamples x -SequenceLength more than one run holds), ChunkTooLarge (-BatchSize x -SequenceLength
-too large for one layer's arrays); a JSONL line that is not an object, or a message whose role or content is not a
+too large for one layer's arrays), InvalidShard, TooFewBatchesForShards, GptqStatisticsNotMergeable (sharding or
+saving statistics of a GPTQ plan); a JSONL line that is not an object, or a message whose role or content is not a
 string, is DatasetInvalid with its line. Any step may also write the shared ids AccessDenied, FileNotFound, FileSystemError (non-terminating) and
 NativeError, OutOfMemory, InternalError (terminating); see about_ModelOptPS.
 

@@ -14,10 +14,14 @@ namespace ModelOptPS.Cmdlets;
 /// at its input (ModelOpt's max calibration) and how many tokens each expert saw. The model flows on with the
 /// statistics attached, ready for Export-Nvfp4; the run's report is in $model.CalibrationReport and -ReportVariable.</para>
 /// </summary>
-[Cmdlet(VerbsLifecycle.Invoke, "Calibration")]
-[OutputType(typeof(HFModel))]
+[Cmdlet(VerbsLifecycle.Invoke, "Calibration", DefaultParameterSetName = WholeSet)]
+[OutputType(typeof(HFModel), ParameterSetName = [WholeSet])]
+[OutputType(typeof(CalibrationShardInfo), ParameterSetName = [ShardSet])]
 public sealed class InvokeCalibrationCommand : SequenceDataCmdlet
 {
+    private const string WholeSet = "WholeSet";
+    private const string ShardSet = "Shard";
+
     public InvokeCalibrationCommand()
         : base(new SequenceOptions())
     {
@@ -49,6 +53,22 @@ public sealed class InvokeCalibrationCommand : SequenceDataCmdlet
     /// <summary>How NVFP4 input scales are computed: Max (ModelOpt's max, the default) or Headroom (nvfp4_act_headroom).</summary>
     [Parameter]
     public ActivationCalibrator ActivationCalibrator { get; set; } = ActivationCalibrator.Max;
+
+    /// <summary>Calibrate only this shard (0-based) of the sample set; with -ShardCount and -StatisticsPath.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ShardSet)]
+    [ValidateRange(0, 99_999)]
+    public int ShardIndex { get; set; }
+
+    /// <summary>How many shards the sample set is split into (contiguous ranges of whole batches).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ShardSet)]
+    [ValidateRange(1, 100_000)]
+    public int ShardCount { get; set; }
+
+    /// <summary>Where to save the statistics (a safetensors file that Merge-CalibrationStatistics reads).</summary>
+    [Parameter(ParameterSetName = WholeSet)]
+    [Parameter(Mandatory = true, ParameterSetName = ShardSet)]
+    [ValidateNotNullOrEmpty]
+    public string? StatisticsPath { get; set; }
 
     /// <summary>Name of a variable (without $) that receives the calibration report.</summary>
     [Parameter]
@@ -84,8 +104,20 @@ public sealed class InvokeCalibrationCommand : SequenceDataCmdlet
                 // Local Hessian searches block scales against the inputs' XᵀX/N blocks, collected in the same pass.
                 CollectHessians = InputObject.Plan.WeightAlgorithm == WeightAlgorithm.LocalHessian,
                 TokensPerChunk = CalibrationOptions.TokensPerBatch(BatchSize, SequenceLength),
+                Shard = ParameterSetName == ShardSet ? new CalibrationShard(ShardIndex, ShardCount) : null,
             };
+            // Saved statistics are for merging, which GPTQ cannot do: refuse before the run, not after it.
+            if (StatisticsPath is not null) StatisticsMerger.RefuseGptq(InputObject.Plan, InputObject.Path);
             var (statistics, report) = Calibrator.Run(InputObject, options, progress, StopToken);
+            var saved = StatisticsPath is null ? null : SaveStatistics(statistics, report);
+            if (ReportVariable is not null) SessionState.PSVariable.Set(ReportVariable, report);
+            if (options.Shard is not null)
+            {
+                // One shard's warnings (idle experts, few sequences) are about part of the data; the merge reports the whole.
+                foreach (var warning in report.Warnings) WriteVerbose($"Shard {ShardIndex}: {warning}");
+                WriteObject(CalibrationShardInfo.Of(saved!));
+                return;
+            }
             foreach (var warning in report.Warnings) WriteWarning(warning);
             foreach (var coverage in report.ExpertCoverage) WriteVerbose(coverage.ToString());
             WriteVerbose($"Calibrated: {report}.");
@@ -98,9 +130,17 @@ public sealed class InvokeCalibrationCommand : SequenceDataCmdlet
                 foreach (var warning in solutions.Values.SelectMany(s => s.Warnings)) WriteWarning(warning);
             }
             InputObject.CalibrationReport = report;
-            if (ReportVariable is not null) SessionState.PSVariable.Set(ReportVariable, report);
             WriteObject(InputObject);
         }, progress.Complete);
+    }
+
+    private SavedStatistics SaveStatistics(CalibrationStatistics statistics, CalibrationReport report)
+    {
+        string path = ResolvePath(StatisticsPath!);
+        var saved = SavedStatistics.Of(InputObject, statistics, report) with { Path = path };
+        CalibrationStatisticsFile.Save(path, saved);
+        WriteVerbose($"Saved the statistics of {report.Split} to '{path}'.");
+        return saved;
     }
 
 }

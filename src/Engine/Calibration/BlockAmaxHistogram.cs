@@ -23,6 +23,15 @@ public sealed class BlockAmaxHistogram
 
     public BlockAmaxHistogram(string quantizerName) => _quantizerName = quantizerName;
 
+    /// <summary>A histogram as collected elsewhere (a statistics file): its <see cref="Bins"/> counts and its max.</summary>
+    public BlockAmaxHistogram(string quantizerName, IReadOnlyList<long> counts, float? max)
+        : this(quantizerName)
+    {
+        if (counts.Count != Bins) throw new ArgumentException($"{counts.Count} counts for a histogram of {Bins} bins", nameof(counts));
+        for (int b = 0; b < Bins; b++) _counts[b] = counts[b];
+        Max = max;
+    }
+
     /// <summary>Blocks per log2 bin (zero blocks are not counted, as in ModelOpt).</summary>
     public IReadOnlyList<long> Counts => _counts;
 
@@ -39,6 +48,19 @@ public sealed class BlockAmaxHistogram
 
     /// <summary>The value a bin stands for: 2^(its centre), as ModelOpt reconstructs a percentile.</summary>
     public static double BinValue(int bin) => Math.Pow(2.0, Log2Min + (bin + 0.5) / Bins * (double)(Log2Max - Log2Min));
+
+    /// <summary>The histogram of both value sets together: counts add, the max is the larger one.</summary>
+    public BlockAmaxHistogram Plus(BlockAmaxHistogram other)
+    {
+        var sum = new BlockAmaxHistogram(_quantizerName, _counts, Max);
+        for (int b = 0; b < Bins; b++) sum._counts[b] += other._counts[b];
+        sum.Max = (Max, other.Max) switch
+        {
+            ({ } a, { } b) => Math.Max(a, b),
+            var (a, b) => a ?? b,
+        };
+        return sum;
+    }
 
     public void Collect(Tensor x)
     {

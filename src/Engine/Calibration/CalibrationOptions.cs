@@ -14,6 +14,9 @@ public sealed record CalibrationOptions
 
     public SequenceOptions Sequences { get; init; } = new();
 
+    /// <summary>Calibrate only this shard of the sample set (whole batches of it); null for the whole set.</summary>
+    public CalibrationShard? Shard { get; init; }
+
     /// <summary>Also run every token through every expert for statistics (llm-compressor's moe_calibrate_all_experts).</summary>
     public bool AllExperts { get; init; }
 

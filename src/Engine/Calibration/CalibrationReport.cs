@@ -25,6 +25,9 @@ public sealed class CalibrationReport
     /// <summary>Weight units with Hessian blocks (0 unless they were collected).</summary>
     public int HessianUnits { get; init; }
 
+    /// <summary>The sample split calibrated (which shard of which set); a merge reports the whole set.</summary>
+    public CalibrationSplit? Split { get; init; }
+
     public double TokensPerSecond => Duration.TotalSeconds > 0 ? Tokens / Duration.TotalSeconds : 0;
 
     /// <summary>Experts, over all layers, that no calibration token was routed to.</summary>

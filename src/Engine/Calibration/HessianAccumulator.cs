@@ -40,13 +40,12 @@ public sealed class HessianAccumulator : IDisposable
         Tokens += n;
     }
 
-    /// <summary>XᵀX / N as float32 blocks; all zeros when no row arrived.</summary>
+    /// <summary>The float64 sums and the token count (<see cref="HessianBlocks"/> derives XᵀX / N from them).</summary>
     public HessianBlocks ToBlocks()
     {
         using var scope = NewDisposeScope();
-        using var tokens = Scalars.Temporary(Math.Max(Tokens, 1));
-        float[] blocks = _sum.div(tokens).to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
-        return new HessianBlocks(blocks, Tokens, Columns);
+        double[] sums = _sum.cpu().contiguous().data<double>().ToArray();
+        return new HessianBlocks(sums, Tokens, Columns);
     }
 
     public void Dispose() => _sum.Dispose();
