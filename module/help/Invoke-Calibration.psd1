@@ -59,6 +59,13 @@ and the KV cache always use max. The statistics keep what both need, so
 $model.Statistics.WithActivationCalibrator('Headroom') switches without calibrating again.
 '@
         Device         = 'The libtorch device: cpu (the default) or cuda, which needs a CUDA build of libtorch installed by the user.'
+        ComputeDType   = @'
+The dtype the model runs in while calibrating. Float32 (the default) widens the weights as they are read. BFloat16 runs
+as transformers and ModelOpt do on a GPU: bf16 weights and activations between Linears, bf16 matmuls accumulating in
+float32, norms, softmax, router probabilities and the DeltaNet recurrence in float32; it holds half the weight memory
+(one MoE layer's experts) and gives amaxes within about a bf16 step (2^-8 relative) of Float32's. GPTQ's passes run in
+Float32 either way.
+'@
         ReportVariable = 'The name of a variable (without $) that receives the calibration report object.'
     }
 

@@ -50,6 +50,10 @@ public sealed class InvokeCalibrationCommand : SequenceDataCmdlet
     [Parameter]
     public ActivationCalibrator ActivationCalibrator { get; set; } = ActivationCalibrator.Max;
 
+    /// <summary>The dtype the model runs in while calibrating: Float32 (default) or BFloat16 (half the weight memory).</summary>
+    [Parameter]
+    public ComputeDType ComputeDType { get; set; } = ComputeDType.Float32;
+
     /// <summary>Name of a variable (without $) that receives the calibration report.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -65,7 +69,7 @@ public sealed class InvokeCalibrationCommand : SequenceDataCmdlet
             return p.LayersDone == p.LayerCount;
         });
         WriteVerbose($"Calibrating {InputObject.Name} on {(Dataset ?? "the built-in corpus")}: {NumSamples} sequences of {SequenceLength} tokens, " +
-                     $"{BatchSize} at a time, seed {Seed}, device {Device}, {ActivationCalibrator} activation calibrator{(AllExperts ? ", every token through every expert" : "")}.");
+                     $"{BatchSize} at a time, seed {Seed}, device {Device} in {ComputeDType}, {ActivationCalibrator} activation calibrator{(AllExperts ? ", every token through every expert" : "")}.");
         RunEngine($"Calibrating {InputObject.Name}", InputObject, () =>
         {
             if (InputObject.Plan is null)
@@ -80,6 +84,7 @@ public sealed class InvokeCalibrationCommand : SequenceDataCmdlet
                 Sequences = Sequences(SequenceLength),
                 AllExperts = AllExperts,
                 Device = Device,
+                ComputeDType = ComputeDType,
                 ActivationCalibrator = ActivationCalibrator,
                 // Local Hessian searches block scales against the inputs' XᵀX/N blocks, collected in the same pass.
                 CollectHessians = InputObject.Plan.WeightAlgorithm == WeightAlgorithm.LocalHessian,

@@ -30,6 +30,7 @@ public static class Calibrator
         using (var runner = ModelRunner.Create(model, new RunnerOptions
                {
                    Device = options.Device, AllExperts = options.AllExperts, Threads = options.Threads, TokensPerChunk = options.TokensPerChunk,
+                   ComputeDType = options.ComputeDType,
                }))
         {
             runner.RunLayerwise(sequences, collector, progress, cancellationToken);
@@ -70,7 +71,7 @@ public static class Calibrator
             Model = model.Name, Data = dataDescription, Samples = sequences.Count, SequenceLength = options.Sequences.SequenceLength,
             Tokens = tokens, AllExperts = options.AllExperts, Duration = clock.Elapsed, QuantizersCalibrated = amax.Count,
             ExpertCoverage = coverage, Warnings = warnings, ActivationCalibrator = options.ActivationCalibrator,
-            HessianUnits = statistics.HessianBlocks.Count,
+            HessianUnits = statistics.HessianBlocks.Count, ComputeDType = options.ComputeDType,
         };
         return (statistics, report);
     }
