@@ -7,7 +7,8 @@
     once per dtype, each in a fresh process (so each peak is its own), and compares the amaxes per quantizer:
     |amax_bf16 - amax_fp32| / amax_fp32, its max and median, and how many exceed one bf16 step (2^-8 relative), for the
     Linear inputs and for the KV cache. The exported input_scale is amax / (6 x 448) rounded to float32, so it moves by
-    the same relative amount. With -QualityModel, also Measure-QuantQuality of that model calibrated in each dtype.
+    the same relative amount. With -QualityModel, also Measure-QuantQuality of that model calibrated in each dtype (Invoke-Calibration's
+    default data, -QualitySamples held-out windows of 256 tokens).
     Writes one JSON file (-OutPath) and prints a summary.
 .EXAMPLE
     dotnet pwsh -NoProfile -File bench/CalibrationPrecision.ps1 -ModelPath out/bench/soak-qwen3_5_moe-h2048-l8-e64 -QualityModel sample/qwen3-moe-tiny
@@ -18,6 +19,11 @@ param(
     [int] $NumSamples = 32,
     [int] $SequenceLength = 512,
     [string] $QualityModel,
+    # Held-out windows of 256 tokens for Measure-QuantQuality (bench/QualityTable.ps1 uses 64).
+    [int] $QualitySamples = 64,
+    # libtorch threads of the calibrations (OMP_NUM_THREADS); 1 keeps CPU seconds honest on a machine shared with other
+    # work, where libtorch's workers spin at every op's barrier while the other is descheduled. 0: libtorch's default.
+    [int] $TorchThreads = 1,
     [string] $OutPath = (Join-Path $PSScriptRoot '../out/bench/calibration-precision.json'),
     # Internal: run one calibration in this process and print its JSON.
     [ValidateSet('Float32', 'BFloat16')] [string] $Child
@@ -73,6 +79,7 @@ public static class RssSampler
 }
 
 function Invoke-Child([string] $dtype) {
+    if ($TorchThreads -gt 0) { $env:OMP_NUM_THREADS = "$TorchThreads" }
     $line = & dotnet pwsh -NoProfile -File $PSCommandPath -ModelPath $ModelPath -ModulePath $ModulePath -NumSamples $NumSamples -SequenceLength $SequenceLength -Child $dtype
     if ($LASTEXITCODE -ne 0) { throw "The $dtype calibration failed: $line" }
     ($line | Select-Object -Last 1) | ConvertFrom-Json -AsHashtable
@@ -125,7 +132,7 @@ if ($QualityModel) {
         $m = Import-HFModel $QualityModel -WarningAction SilentlyContinue | Set-QuantConfig -Preset NVFP4_DEFAULT |
             Invoke-Calibration -ComputeDType $dtype -WarningAction SilentlyContinue
         try {
-            $q = $m | Measure-QuantQuality -WarningAction SilentlyContinue
+            $q = $m | Measure-QuantQuality -NumSamples $QualitySamples -SequenceLength 256 -WarningAction SilentlyContinue
             $quality[$dtype] = $q | Select-Object * -ExcludeProperty PSComputerName, PSShowComputerName, RunspaceId
             Write-Host "quality, calibrated in $dtype`: $q"
         }
@@ -135,6 +142,7 @@ if ($QualityModel) {
 
 $result = [ordered]@{
     Model = (Resolve-Path $ModelPath).Path; NumSamples = $NumSamples; SequenceLength = $SequenceLength; LoadAverageAtStart = $load
+    TorchThreads = if ($TorchThreads -gt 0) { $TorchThreads } else { 'default' }
     Runs = [ordered]@{}; AmaxDeviation = $deviation; Quality = $quality
 }
 foreach ($dtype in $runs.Keys) { $result.Runs[$dtype] = $runs[$dtype].Clone(); $result.Runs[$dtype].Remove('Amax') }

@@ -50,9 +50,12 @@ public sealed class InvokeCalibrationCommand : SequenceDataCmdlet
     [Parameter]
     public ActivationCalibrator ActivationCalibrator { get; set; } = ActivationCalibrator.Max;
 
-    /// <summary>The dtype the model runs in while calibrating: Float32 (default) or BFloat16 (half the weight memory).</summary>
+    /// <summary>
+    /// The dtype the model runs in while calibrating: BFloat16 (default; as ModelOpt calibrates on the GPU, half the
+    /// expert memory, measured 2.2x less CPU than Float32 on a Qwen3.5-MoE) or Float32.
+    /// </summary>
     [Parameter]
-    public ComputeDType ComputeDType { get; set; } = ComputeDType.Float32;
+    public ComputeDType ComputeDType { get; set; } = ComputeDType.BFloat16;
 
     /// <summary>Name of a variable (without $) that receives the calibration report.</summary>
     [Parameter]

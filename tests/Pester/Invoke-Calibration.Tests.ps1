@@ -45,11 +45,11 @@ Describe 'Invoke-Calibration' {
         $text | Should -Match 'layers\.3\.mlp\.experts: tokens per expert min'
     }
 
-    It 'runs in BFloat16 with -ComputeDType, within a few bf16 steps of Float32, and says so' {
-        $fp32 = Import-HFModel $Source -WarningAction SilentlyContinue | Set-QuantConfig | Invoke-Calibration @Small -WarningAction SilentlyContinue
+    It 'runs in BFloat16 by default, within a few bf16 steps of -ComputeDType Float32, and says so' {
+        $fp32 = Import-HFModel $Source -WarningAction SilentlyContinue | Set-QuantConfig |
+            Invoke-Calibration @Small -ComputeDType Float32 -WarningAction SilentlyContinue
         $fp32.CalibrationReport.ComputeDType | Should -Be 'Float32'
-        $bf16 = Import-HFModel $Source -WarningAction SilentlyContinue | Set-QuantConfig |
-            Invoke-Calibration @Small -ComputeDType BFloat16 -WarningAction SilentlyContinue
+        $bf16 = Import-HFModel $Source -WarningAction SilentlyContinue | Set-QuantConfig | Invoke-Calibration @Small -WarningAction SilentlyContinue
         $bf16.CalibrationReport.ComputeDType | Should -Be 'BFloat16'
         $bf16.CalibrationReport.ToString() | Should -Match '\(BFloat16\)'
         $bf16.Statistics.InputAmax.Count | Should -Be $fp32.Statistics.InputAmax.Count
