@@ -70,6 +70,13 @@ public sealed class InvokeCalibrationCommand : SequenceDataCmdlet
     [ValidateNotNullOrEmpty]
     public string? StatisticsPath { get; set; }
 
+    /// <summary>
+    /// The dtype the model runs in while calibrating: BFloat16 (default; as ModelOpt calibrates on the GPU, half the
+    /// expert memory, measured 2.2x less CPU than Float32 on a Qwen3.5-MoE) or Float32.
+    /// </summary>
+    [Parameter]
+    public ComputeDType ComputeDType { get; set; } = ComputeDType.BFloat16;
+
     /// <summary>Name of a variable (without $) that receives the calibration report.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -85,7 +92,7 @@ public sealed class InvokeCalibrationCommand : SequenceDataCmdlet
             return p.LayersDone == p.LayerCount;
         });
         WriteVerbose($"Calibrating {InputObject.Name} on {(Dataset ?? "the built-in corpus")}: {NumSamples} sequences of {SequenceLength} tokens, " +
-                     $"{BatchSize} at a time, seed {Seed}, device {Device}, {ActivationCalibrator} activation calibrator{(AllExperts ? ", every token through every expert" : "")}.");
+                     $"{BatchSize} at a time, seed {Seed}, device {Device} in {ComputeDType}, {ActivationCalibrator} activation calibrator{(AllExperts ? ", every token through every expert" : "")}.");
         RunEngine($"Calibrating {InputObject.Name}", InputObject, () =>
         {
             if (InputObject.Plan is null)
@@ -100,6 +107,7 @@ public sealed class InvokeCalibrationCommand : SequenceDataCmdlet
                 Sequences = Sequences(SequenceLength),
                 AllExperts = AllExperts,
                 Device = Device,
+                ComputeDType = ComputeDType,
                 ActivationCalibrator = ActivationCalibrator,
                 // Local Hessian searches block scales against the inputs' XᵀX/N blocks, collected in the same pass.
                 CollectHessians = InputObject.Plan.WeightAlgorithm == WeightAlgorithm.LocalHessian,

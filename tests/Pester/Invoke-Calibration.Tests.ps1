@@ -45,6 +45,25 @@ Describe 'Invoke-Calibration' {
         $text | Should -Match 'layers\.3\.mlp\.experts: tokens per expert min'
     }
 
+    It 'runs in BFloat16 by default, within a few bf16 steps of -ComputeDType Float32, and says so' {
+        $fp32 = Import-HFModel $Source -WarningAction SilentlyContinue | Set-QuantConfig |
+            Invoke-Calibration @Small -ComputeDType Float32 -WarningAction SilentlyContinue
+        $fp32.CalibrationReport.ComputeDType | Should -Be 'Float32'
+        $bf16 = Import-HFModel $Source -WarningAction SilentlyContinue | Set-QuantConfig | Invoke-Calibration @Small -WarningAction SilentlyContinue
+        $bf16.CalibrationReport.ComputeDType | Should -Be 'BFloat16'
+        $bf16.CalibrationReport.ToString() | Should -Match '\(BFloat16\)'
+        $bf16.Statistics.InputAmax.Count | Should -Be $fp32.Statistics.InputAmax.Count
+        foreach ($key in $fp32.Statistics.InputAmax.Keys) {
+            $a = $fp32.Statistics.InputAmax[$key]
+            [math]::Abs($bf16.Statistics.InputAmax[$key] - $a) | Should -BeLessOrEqual (0.05 * $a) -Because $key
+        }
+        $out = Join-Path $TestDrive 'out-bf16'
+        $bf16 | Export-Nvfp4 $out -WarningAction SilentlyContinue | Out-Null
+        Test-QuantFormat $out -Reference $Source -Quiet | Should -BeTrue
+        { Import-HFModel $Source -WarningAction SilentlyContinue | Set-QuantConfig | Invoke-Calibration @Small -ComputeDType Float16 } |
+            Should -Throw '*Float32, BFloat16*'
+    }
+
     It 'computes NVFP4 input scales with -ActivationCalibrator Headroom from the same statistics, and exports them' {
         $max = Import-HFModel $Source -WarningAction SilentlyContinue | Set-QuantConfig | Invoke-Calibration @Small -WarningAction SilentlyContinue
         $max.Statistics.ActivationCalibrator | Should -Be 'Max'

@@ -36,6 +36,14 @@ public sealed record CalibrationOptions
 
     public int? Threads { get; init; }
 
+    /// <summary>
+    /// The dtype the statistics pass runs in: Float32 (weights widened as they are read) or BFloat16 (weights as a bf16
+    /// checkpoint stores them, activations bf16 between Linears as transformers runs on the GPU, half the weight memory).
+    /// GPTQ's passes run in Float32 whatever this says. The engine's default is Float32, the exact reference arithmetic;
+    /// Invoke-Calibration defaults to BFloat16 (bench/CalibrationPrecision.ps1 measured why).
+    /// </summary>
+    public ComputeDType ComputeDType { get; init; } = ComputeDType.Float32;
+
     /// <summary>How NVFP4 input amaxes are computed from the statistics (the statistics keep what every calibrator needs).</summary>
     public ActivationCalibrator ActivationCalibrator { get; init; } = ActivationCalibrator.Max;
 

@@ -1,3 +1,5 @@
+using ModelOptPS.Engine.Execution;
+
 namespace ModelOptPS.Engine.Calibration;
 
 /// <summary>What a calibration run did: data, tokens, time, expert coverage, and anything the user should know.</summary>
@@ -28,13 +30,16 @@ public sealed class CalibrationReport
     /// <summary>The sample split calibrated (which shard of which set); a merge reports the whole set.</summary>
     public CalibrationSplit? Split { get; init; }
 
+    /// <summary>The dtype the model ran in.</summary>
+    public ComputeDType ComputeDType { get; init; } = ComputeDType.Float32;
+
     public double TokensPerSecond => Duration.TotalSeconds > 0 ? Tokens / Duration.TotalSeconds : 0;
 
     /// <summary>Experts, over all layers, that no calibration token was routed to.</summary>
     public int IdleExperts => ExpertCoverage.Sum(c => c.Idle.Length);
 
     public override string ToString() =>
-        $"{Tokens} tokens ({Samples} x {SequenceLength}) in {Duration.TotalSeconds:F1} s, {QuantizersCalibrated} quantizers ({ActivationCalibrator} activations)" +
+        $"{Tokens} tokens ({Samples} x {SequenceLength}) in {Duration.TotalSeconds:F1} s ({ComputeDType}), {QuantizersCalibrated} quantizers ({ActivationCalibrator} activations)" +
         (HessianUnits > 0 ? $", Hessian blocks for {HessianUnits} weight units" : "") +
         (ExpertCoverage.Count > 0 ? $", {IdleExperts} idle experts in {ExpertCoverage.Count} MoE layers" : "");
 }

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using ModelOptPS.Engine.Errors;
+using ModelOptPS.Engine.Execution;
 
 namespace ModelOptPS.Engine.Calibration;
 
@@ -40,6 +41,9 @@ public sealed record CalibrationSplit
 
     public required bool CollectHessians { get; init; }
 
+    /// <summary>The dtype the model ran in: bf16 and fp32 runs measure different amaxes, so they never merge.</summary>
+    public required ComputeDType ComputeDType { get; init; }
+
     public required ActivationCalibrator ActivationCalibrator { get; init; }
 
     public required HeadroomSettings Headroom { get; init; }
@@ -74,6 +78,7 @@ public sealed record CalibrationSplit
             TokensPerChunk = options.TokensPerChunk,
             AllExperts = options.AllExperts,
             CollectHessians = options.CollectHessians,
+            ComputeDType = options.ComputeDType,
             ActivationCalibrator = options.ActivationCalibrator,
             Headroom = options.Headroom,
             ShardCount = shard.Count,

@@ -32,6 +32,7 @@ public static class Calibrator
         using (var runner = ModelRunner.Create(model, new RunnerOptions
                {
                    Device = options.Device, AllExperts = options.AllExperts, Threads = options.Threads, TokensPerChunk = options.TokensPerChunk,
+                   ComputeDType = options.ComputeDType,
                }))
         {
             runner.RunLayerwise(sequences, collector, progress, cancellationToken);

@@ -66,6 +66,8 @@ public static class GptqCalibration
             return true;
         }
 
+        // Float32 whatever options.ComputeDType says: the re-run's dequantized weights (E2M1 code x E4M3 scale x fp32
+        // global scale) are not bf16 numbers, and the Hessians are factorized, so they are kept at full precision.
         using var runner = ModelRunner.Create(model, new RunnerOptions
         {
             Device = options.Device, Threads = options.Threads, TokensPerChunk = options.TokensPerChunk,

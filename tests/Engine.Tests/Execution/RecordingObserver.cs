@@ -15,8 +15,12 @@ internal sealed class RecordingObserver : IActivationObserver
 
     public bool KeepValues { get; init; }
 
+    /// <summary>The dtypes of every observed input.</summary>
+    public HashSet<ScalarType> DTypes { get; } = [];
+
     public void ObserveInput(string inputQuantizerName, Tensor input)
     {
+        DTypes.Add(input.dtype);
         Add(Inputs, inputQuantizerName, input.shape);
         if (KeepValues) Values.Add((inputQuantizerName, input.to(ScalarType.Float32).contiguous().data<float>().ToArray()));
     }
