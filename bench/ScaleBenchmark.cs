@@ -42,6 +42,8 @@ internal sealed class ScaleBenchmark : IBenchmark
                 var result = RunChild(context, work, [.. options, "--stage", name, "--model", source, "--work", work,
                     "--samples", $"{samples}", "--sequence-length", $"{sequenceLength}"]);
                 stages.AddRange(result);
+                foreach (var s in result)
+                    Console.WriteLine($"  {s.Stage}: {s.WallSeconds:F1} s wall, {s.CpuSeconds:F1} s CPU, peak anon {s.PeakAnonBytes / 1e6:F0} MB, peak file {s.PeakFileBytes / 1e6:F0} MB");
                 return result;
             }
 
@@ -68,6 +70,8 @@ internal sealed class ScaleBenchmark : IBenchmark
         report.Print();
         Console.WriteLine($"wrote {context.WriteJson(Name, report.Json)}");
         context.WriteJson($"{Name}-l{layers}", report.Json);
+        if (ScaleComparison.Compare(context.OutputDirectory, layers) is { } comparison)
+            Console.WriteLine($"wrote {context.WriteJson($"{Name}-comparison", comparison)}");
     }
 
     /// <summary>Runs one stage in this (child) process and writes its measurements as JSON to <c>--work/stage-result.json</c>.</summary>
