@@ -82,7 +82,7 @@ internal sealed class ScaleModel
         if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
         Console.WriteLine($"generating {folder} ({Bytes / 1e9:F2} GB, seed {Seed})");
         var clock = Stopwatch.StartNew();
-        Recipe.Write(folder, WeightLikeRows.Fill(Seed), maxShardBytes: 4_000_000_000);
+        Recipe.Write(folder, WeightLikeRows.Seeded(Seed), maxShardBytes: 4_000_000_000);
         File.WriteAllText(marker, GeneratorVersion);
         return (folder, clock.Elapsed.TotalSeconds);
     }

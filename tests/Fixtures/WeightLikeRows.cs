@@ -1,29 +1,28 @@
 using System.Runtime.InteropServices;
 using ModelOptPS.Engine.Safetensors;
-using ModelOptPS.Fixtures;
 
-namespace ModelOptPS.Bench;
+namespace ModelOptPS.Fixtures;
 
 /// <summary>
 /// A fast, seeded generator of weight-like checkpoint values for <see cref="CheckpointRecipe.Write(string, RowFill, long, int)"/>:
 /// random tensors get, per row of their last dimension, normal values of standard deviation 0.02·e^U(-1,1) (a spread of
 /// row scales, as trained weights have) with 0.05% outliers scaled by U(10, 50) — the distribution of
-/// <c>nvfp4</c>'s weight; norm weights keep the recipe's fill (ones, or zeros for the offset norms, both an effective
+/// the <c>nvfp4</c> benchmark's weight; norm weights keep the recipe's fill (ones, or zeros for the offset norms, both an effective
 /// scale of 1). Each row has its own stream from (seed, tensor name, row), so the bytes depend neither on the thread
 /// count nor on the chunking; rows are filled in parallel on all cores.
 /// </summary>
-internal static class WeightLikeRows
+public static class WeightLikeRows
 {
     private const double OutlierProbability = 0.0005;
 
-    public static RowFill Fill(int seed) => (tensor, firstRow, destination) =>
+    public static RowFill Seeded(int seed) => (tensor, firstRow, destination) =>
     {
         int size = DTypes.SizeOf(tensor.DType);
         if (tensor.DType is not (DType.BF16 or DType.F32))
             throw new NotSupportedException($"Generated tensors are BF16 or F32, not {tensor.DType}.");
-        if (tensor.Fill != Fixtures.Fill.Random)
+        if (tensor.Fill != Fill.Random)
         {
-            float constant = tensor.Fill == Fixtures.Fill.Ones ? 1f : 0f;
+            float constant = tensor.Fill == Fill.Ones ? 1f : 0f;
             if (tensor.DType == DType.BF16) MemoryMarshal.Cast<byte, ushort>(destination).Fill(Bf16(constant));
             else MemoryMarshal.Cast<byte, float>(destination).Fill(constant);
             return;
