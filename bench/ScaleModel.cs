@@ -19,7 +19,7 @@ internal sealed class ScaleModel
     private const string MarkerName = ".scale-complete";
 
     /// <summary>Bumped when the generator or the shapes change, so a cached checkpoint from an older one is rebuilt.</summary>
-    private const string GeneratorVersion = "1";
+    private const string GeneratorVersion = "2";
 
     private ScaleModel(int layers)
     {
@@ -73,16 +73,26 @@ internal sealed class ScaleModel
         return 2 * (dense + experts * Dims.TopK / Dims.Experts);
     }
 
+    /// <summary>The MoE routers (<c>mlp.gate.weight</c>, not the shared expert's gate): generated with even row scales.</summary>
+    private static bool IsRouter(FixtureTensor tensor) => tensor.Name.EndsWith(".mlp.gate.weight", StringComparison.Ordinal);
+
     /// <summary>The cached checkpoint under <paramref name="benchFolder"/>, generated first when absent or incomplete.</summary>
     public (string Folder, double? GenerateSeconds) Ensure(string benchFolder)
     {
         string folder = Path.Combine(benchFolder, $"scale-qwen3_5_moe-l{Layers}");
         string marker = Path.Combine(folder, MarkerName);
-        if (File.Exists(marker) && File.ReadAllText(marker).Trim() == GeneratorVersion) return (folder, null);
+        bool cached = File.Exists(marker) && File.ReadAllText(marker).Trim() == GeneratorVersion;
+        // The copy stage writes the checkpoint's size again (export outputs are smaller and deleted before it runs).
+        long needed = (cached ? 0 : Bytes) + Bytes;
+        Directory.CreateDirectory(benchFolder);
+        long free = new DriveInfo(Path.GetFullPath(benchFolder)).AvailableFreeSpace;
+        if (free < needed + (1L << 30))
+            throw new IOException($"The {Layers}-layer scale benchmark needs {needed / 1e9:F1} GB free (plus 1 GB) under {benchFolder}; there are {free / 1e9:F1} GB. Use fewer --layers.");
+        if (cached) return (folder, null);
         if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
         Console.WriteLine($"generating {folder} ({Bytes / 1e9:F2} GB, seed {Seed})");
         var clock = Stopwatch.StartNew();
-        Recipe.Write(folder, WeightLikeRows.Seeded(Seed), maxShardBytes: 4_000_000_000);
+        Recipe.Write(folder, WeightLikeRows.Seeded(Seed, IsRouter), maxShardBytes: 4_000_000_000);
         File.WriteAllText(marker, GeneratorVersion);
         return (folder, clock.Elapsed.TotalSeconds);
     }

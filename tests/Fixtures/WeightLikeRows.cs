@@ -15,7 +15,12 @@ public static class WeightLikeRows
 {
     private const double OutlierProbability = 0.0005;
 
-    public static RowFill Seeded(int seed) => (tensor, firstRow, destination) =>
+    /// <summary>
+    /// The generator for <paramref name="seed"/>. Tensors <paramref name="evenRows"/> picks get the same scale on every
+    /// row (0.02): a router's rows should, as a trained router is load-balanced and a spread of row scales would send
+    /// nearly every token to the few experts with the largest rows.
+    /// </summary>
+    public static RowFill Seeded(int seed, Predicate<FixtureTensor>? evenRows = null) => (tensor, firstRow, destination) =>
     {
         int size = DTypes.SizeOf(tensor.DType);
         if (tensor.DType is not (DType.BF16 or DType.F32))
@@ -31,6 +36,7 @@ public static class WeightLikeRows
         int columns = (int)(tensor.Shape.Length == 0 ? 1 : tensor.Shape[^1]);
         int rows = destination.Length / (columns * size);
         ulong tensorState = SplitMix64.ForTensor(tensor.Name, seed).State;
+        bool spread = evenRows?.Invoke(tensor) != true;
         // A Span cannot enter the parallel lambda: pin the chunk for the duration of the loop.
         unsafe
         {
@@ -41,18 +47,19 @@ public static class WeightLikeRows
                 {
                     var random = new SplitMix64(tensorState ^ ((ulong)(firstRow + r) * 0xD1B54A32D192ED03UL));
                     var row = new Span<byte>((byte*)address + (long)r * columns * size, columns * size);
-                    if (tensor.DType == DType.BF16) FillRow(ref random, MemoryMarshal.Cast<byte, ushort>(row), null);
-                    else FillRow(ref random, default, MemoryMarshal.Cast<byte, float>(row));
+                    if (tensor.DType == DType.BF16) FillRow(ref random, spread, MemoryMarshal.Cast<byte, ushort>(row), null);
+                    else FillRow(ref random, spread, default, MemoryMarshal.Cast<byte, float>(row));
                 });
             }
         }
     };
 
     /// <summary>One row into <paramref name="bf16"/> or <paramref name="f32"/> (the other is empty).</summary>
-    private static void FillRow(ref SplitMix64 random, Span<ushort> bf16, Span<float> f32)
+    private static void FillRow(ref SplitMix64 random, bool spread, Span<ushort> bf16, Span<float> f32)
     {
         int columns = Math.Max(bf16.Length, f32.Length);
-        float std = (float)(0.02 * Math.Exp(random.NextUniform() * 2 - 1));
+        double spreadDraw = random.NextUniform();
+        float std = (float)(0.02 * (spread ? Math.Exp(spreadDraw * 2 - 1) : 1));
         // Box-Muller, both outputs of each pair, from two 24-bit uniforms of one draw (1 - u is in (0, 1], exact in float).
         for (int c = 0; c < columns; c += 2)
         {

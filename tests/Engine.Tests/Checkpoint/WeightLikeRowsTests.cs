@@ -12,14 +12,14 @@ public class WeightLikeRowsTests : IDisposable
 
     public void Dispose() => _tmp.Dispose();
 
-    private static float[] Generate(FixtureTensor tensor, int seed, int rowsPerCall)
+    private static float[] Generate(FixtureTensor tensor, int seed, int rowsPerCall, Predicate<FixtureTensor>? evenRows = null)
     {
         int rows = (int)tensor.Shape[0], columns = (int)tensor.Shape[1];
         var bytes = new byte[rows * columns * 2];
         for (int row = 0; row < rows; row += rowsPerCall)
         {
             int n = Math.Min(rowsPerCall, rows - row);
-            WeightLikeRows.Seeded(seed)(tensor, row, bytes.AsSpan(row * columns * 2, n * columns * 2));
+            WeightLikeRows.Seeded(seed, evenRows)(tensor, row, bytes.AsSpan(row * columns * 2, n * columns * 2));
         }
         return MemoryMarshal.Cast<byte, ushort>(bytes).ToArray().Select(b => BitConverter.Int32BitsToSingle(b << 16)).ToArray();
     }
@@ -58,6 +58,17 @@ public class WeightLikeRowsTests : IDisposable
         double rate = outliers / (double)values.Length;
         Assert.InRange(rate, 0.0003, 0.00045);
         Assert.All(values, v => Assert.True(float.IsFinite(v)));
+    }
+
+    [Fact]
+    public void Tensors_chosen_for_even_rows_get_one_row_scale()
+    {
+        const int rows = 64, columns = 8192;
+        var router = new FixtureTensor("layers.0.mlp.gate.weight", [rows, columns], Fill.Random);
+        float[] values = Generate(router, 1, 64, t => t.Name.EndsWith(".mlp.gate.weight", StringComparison.Ordinal));
+        for (int r = 0; r < rows; r++)
+            Assert.InRange(values.AsSpan(r * columns, columns).ToArray().Select(Math.Abs).Order().ElementAt(columns / 2) / 0.6745, 0.018, 0.022);
+        Assert.NotEqual(values, Generate(router, 1, 64));
     }
 
     [Fact]
