@@ -21,7 +21,7 @@ internal sealed class ScaleReport
     {
         var real = ScaleModel.WithLayers(ScaleModel.RealLayers);
         ScaleStage Stage(string name) => stages.Single(s => s.Stage == name);
-        var peak = Stage("matmul peak");
+        var peak = Stage(ScaleStages.MatmulPeakStage);
         var calibration = Stage("W4A4 calibration");
 
         // Calibration: per-layer times by type, fixed rest, FLOPs.
@@ -40,7 +40,7 @@ internal sealed class ScaleReport
         double bytesScale = (double)real.Bytes / model.Bytes, tensorScale = (double)real.TensorCount / model.TensorCount;
         double? At40(ScaleStage s) => s.Stage switch
         {
-            "matmul peak" => null,
+            ScaleStages.MatmulPeakStage => null,
             "import" => s.WallSeconds * tensorScale,
             "W4A4 calibration" => CalibrationAt40(s.WallSeconds),
             _ => s.WallSeconds * bytesScale,

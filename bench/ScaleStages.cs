@@ -19,11 +19,13 @@ internal static class ScaleStages
     /// <summary>Weight-only NVFP4 (no calibration) and W4A4 (calibrated activations) presets.</summary>
     public const string WeightOnlyPreset = "W4A16_NVFP4", CalibratedPreset = "NVFP4_DEFAULT";
 
+    public const string MatmulPeakStage = "matmul peak";
+
     /// <summary>libtorch matmul of two random [n, n] matrices in fp32 and in bf16, all of libtorch's threads: the machine's matmul peak.</summary>
     public static ScaleStage[] MatmulPeak(int n, bool quick)
     {
         TorchRuntime.EnsureLoaded();
-        return [ScaleStage.Measure("matmul peak", () =>
+        return [ScaleStage.Measure(MatmulPeakStage, () =>
         {
             var details = new Dictionary<string, object?> { ["n"] = n, ["threads"] = get_num_threads() };
             foreach (var (name, type) in new[] { ("fp32", ScalarType.Float32), ("bf16", ScalarType.BFloat16) })
