@@ -16,7 +16,7 @@ internal interface IBenchmark
 }
 
 /// <summary>What a benchmark gets: where to write, how thorough to be, and helpers for timing and reporting.</summary>
-internal sealed class BenchContext(string outputDirectory, bool quick)
+internal sealed class BenchContext(string outputDirectory, bool quick, IReadOnlyDictionary<string, string> options)
 {
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
@@ -24,6 +24,17 @@ internal sealed class BenchContext(string outputDirectory, bool quick)
 
     /// <summary>Smaller data and fewer repetitions (a smoke test of the harness, not numbers to quote).</summary>
     public bool Quick { get; } = quick;
+
+    /// <summary>The other <c>--name value</c> arguments, for the benchmarks that take options (e.g. <c>scale</c>'s <c>--layers</c>).</summary>
+    public IReadOnlyDictionary<string, string> Options { get; } = options;
+
+    /// <summary>Option <c>--<paramref name="name"/></c> as a whole number in [<paramref name="min"/>, <paramref name="max"/>], or <paramref name="fallback"/>.</summary>
+    public int Option(string name, int fallback, int min, int max)
+    {
+        if (!Options.TryGetValue(name, out string? text)) return fallback;
+        return int.TryParse(text, out int value) && value >= min && value <= max ? value
+            : throw new ArgumentException($"--{name} must be a whole number from {min} to {max}, not '{text}'.");
+    }
 
     /// <summary>Writes <paramref name="result"/> as indented JSON to <c>&lt;out&gt;/&lt;name&gt;.json</c> and returns the path.</summary>
     public string WriteJson(string name, object result)
@@ -122,6 +133,7 @@ internal static class BenchHarness
         string output = Path.Combine("out", "bench");
         string? only = null;
         bool quick = false, list = false;
+        var options = new Dictionary<string, string>(StringComparer.Ordinal);
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -138,8 +150,11 @@ internal static class BenchHarness
                 case "--list":
                     list = true;
                     break;
+                case ['-', '-', _, ..] when i + 1 < args.Length:
+                    options[args[i][2..]] = args[++i];
+                    break;
                 default:
-                    Console.Error.WriteLine($"Unknown argument '{args[i]}'. Usage: [--out DIR] [--only NAME] [--quick] [--list]");
+                    Console.Error.WriteLine($"Unknown argument '{args[i]}'. Usage: [--out DIR] [--only NAME] [--quick] [--list] [--OPTION VALUE]...");
                     return 2;
             }
         }
@@ -166,7 +181,7 @@ internal static class BenchHarness
             return 2;
         }
 
-        var context = new BenchContext(Path.GetFullPath(output), quick);
+        var context = new BenchContext(Path.GetFullPath(output), quick, options);
         int failures = 0;
         foreach (IBenchmark benchmark in selected)
         {

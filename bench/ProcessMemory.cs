@@ -50,5 +50,6 @@ internal static class ProcessMemory
     public static long BytesRead() =>
         long.Parse(File.ReadLines("/proc/self/io").First(l => l.StartsWith("rchar:", StringComparison.Ordinal))[6..].Trim());
 
-    private static long Kilobytes(string line) => long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+    // "RssFile:\t  123456 kB": a tab after the name, and no space before numbers of 8 digits or more (10 GB and up).
+    private static long Kilobytes(string line) => long.Parse(line.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1]);
 }

@@ -18,6 +18,12 @@ public enum Fill
     Zeros,
 }
 
+/// <summary>
+/// Fills rows <paramref name="firstRow"/>… of a generated tensor seen as a matrix [elements / last dim, last dim]:
+/// <paramref name="destination"/> holds a whole number of rows in the tensor's dtype.
+/// </summary>
+public delegate void RowFill(FixtureTensor tensor, long firstRow, Span<byte> destination);
+
 /// <summary>A generated tensor: name, shape, dtype and fill.</summary>
 public sealed record FixtureTensor(string Name, long[] Shape, Fill Fill, DType DType = DType.BF16);
 
@@ -48,7 +54,42 @@ public sealed class CheckpointRecipe
     }
 
     /// <summary>Writes config.json, the shards (and index when more than one) and a tokenizer_config.json.</summary>
-    public string Write(string folder, int seed = 1234, long maxShardBytes = ShardPlan.DefaultMaxShardBytes)
+    public string Write(string folder, int seed = 1234, long maxShardBytes = ShardPlan.DefaultMaxShardBytes) =>
+        WriteTensors(folder, maxShardBytes, (tensor, spec, writer) =>
+        {
+            var buffer = new byte[1 << 16];
+            var values = new TensorValues(tensor, seed);
+            long remaining = spec.ByteLength;
+            while (remaining > 0)
+            {
+                int n = (int)Math.Min(remaining, buffer.Length);
+                values.Next(buffer.AsSpan(0, n));
+                writer.Append(buffer.AsSpan(0, n));
+                remaining -= n;
+            }
+        });
+
+    /// <summary>
+    /// Writes the checkpoint like <see cref="Write(string, int, long)"/>, with the values <paramref name="fill"/> makes:
+    /// each tensor as a matrix of rows of its last dimension, in chunks of whole rows (about
+    /// <paramref name="chunkBytes"/>), so a generator can fill a chunk's rows in parallel.
+    /// </summary>
+    public string Write(string folder, RowFill fill, long maxShardBytes, int chunkBytes = 64 << 20) =>
+        WriteTensors(folder, maxShardBytes, (tensor, spec, writer) =>
+        {
+            long rowBytes = spec.Shape.Length == 0 ? spec.ByteLength : spec.Shape[^1] * DTypes.SizeOf(spec.DType);
+            long rows = rowBytes == 0 ? 0 : spec.ByteLength / rowBytes;
+            long rowsPerChunk = Math.Max(1, chunkBytes / Math.Max(1, rowBytes));
+            var buffer = new byte[Math.Min(rows, rowsPerChunk) * rowBytes];
+            for (long row = 0; row < rows; row += rowsPerChunk)
+            {
+                var chunk = buffer.AsSpan(0, (int)(Math.Min(rowsPerChunk, rows - row) * rowBytes));
+                fill(tensor, row, chunk);
+                writer.Append(chunk);
+            }
+        });
+
+    private string WriteTensors(string folder, long maxShardBytes, Action<FixtureTensor, TensorSpec, CheckpointWriter> writeTensor)
     {
         Directory.CreateDirectory(folder);
         WriteConfig(folder);
@@ -56,19 +97,8 @@ public sealed class CheckpointRecipe
         var byName = _tensors.ToDictionary(t => t.Name);
         using (var writer = new CheckpointWriter(folder, specs, maxShardBytes))
         {
-            var buffer = new byte[1 << 16];
             foreach (var spec in specs)
-            {
-                var values = new TensorValues(byName[spec.Name], seed);
-                long remaining = spec.ByteLength;
-                while (remaining > 0)
-                {
-                    int n = (int)Math.Min(remaining, buffer.Length);
-                    values.Next(buffer.AsSpan(0, n));
-                    writer.Append(buffer.AsSpan(0, n));
-                    remaining -= n;
-                }
-            }
+                writeTensor(byName[spec.Name], spec, writer);
             writer.Complete();
         }
         return folder;

@@ -29,5 +29,13 @@ public sealed record Dims
     /// <summary>Every n-th layer is full attention in the hybrid families.</summary>
     public int FullAttentionInterval { get; init; } = 4;
 
+    /// <summary>Qwen3.5-MoE vision tower: blocks, width, MLP width, patch side, position embeddings (tiny by default;
+    /// the real 35B-A3B tower is 27 × 1152, MLP 4304, patch 16, 2304 positions).</summary>
+    public int VisionDepth { get; init; } = 1;
+    public int VisionHidden { get; init; } = 32;
+    public int VisionIntermediate { get; init; } = 64;
+    public int VisionPatch { get; init; } = 4;
+    public int VisionPositions { get; init; } = 16;
+
     public static Dims Tiny { get; } = new();
 }

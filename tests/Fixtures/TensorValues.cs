@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Text;
 using ModelOptPS.Engine.Safetensors;
 
 namespace ModelOptPS.Fixtures;
@@ -11,12 +10,12 @@ namespace ModelOptPS.Fixtures;
 internal sealed class TensorValues
 {
     private readonly FixtureTensor _tensor;
-    private ulong _state;
+    private SplitMix64 _random;
 
     public TensorValues(FixtureTensor tensor, int seed)
     {
         _tensor = tensor;
-        _state = Fnv1a(tensor.Name) ^ ((ulong)(uint)seed * 0x9E3779B97F4A7C15UL);
+        _random = SplitMix64.ForTensor(tensor.Name, seed);
     }
 
     /// <summary>Fills <paramref name="destination"/> (a whole number of elements) with the next values.</summary>
@@ -63,24 +62,5 @@ internal sealed class TensorValues
         return (float)((sum - 2.0) * Math.Sqrt(3.0));
     }
 
-    private double NextUniform() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
-
-    private ulong NextUInt64()
-    {
-        ulong z = _state += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
-
-    private static ulong Fnv1a(string text)
-    {
-        ulong hash = 0xCBF29CE484222325UL;
-        foreach (byte b in Encoding.UTF8.GetBytes(text))
-        {
-            hash ^= b;
-            hash *= 0x100000001B3UL;
-        }
-        return hash;
-    }
+    private double NextUniform() => _random.NextUniform();
 }

@@ -214,7 +214,12 @@ public static class TinyCheckpoints
             ["architectures"] = null, // as in fine-tuned checkpoints: the first of the seed bug's four failures
             ["model_type"] = "qwen3_5_moe",
             ["text_config"] = text,
-            ["vision_config"] = new JsonObject { ["depth"] = 1, ["hidden_size"] = 32, ["num_heads"] = 2, ["out_hidden_size"] = layers.Hidden },
+            ["vision_config"] = new JsonObject
+            {
+                ["depth"] = layers.VisionDepth, ["hidden_size"] = layers.VisionHidden, ["intermediate_size"] = layers.VisionIntermediate,
+                ["num_heads"] = 2, ["patch_size"] = layers.VisionPatch, ["num_position_embeddings"] = layers.VisionPositions,
+                ["out_hidden_size"] = layers.Hidden,
+            },
             ["image_token_id"] = 248056,
             ["tie_word_embeddings"] = false,
         };
@@ -230,7 +235,7 @@ public static class TinyCheckpoints
             MoeWithSharedExpert(r, layers, p + "mlp.", fused: true);
             LayerNorms(r, layers, p, Fill.Zeros);
         }
-        VisionTower(r, layers.Hidden);
+        VisionTower(r, layers);
         Mtp(r, layers, fused: true);
         return r;
     }
@@ -342,30 +347,33 @@ public static class TinyCheckpoints
         LayerNorms(r, d, "mtp.layers.0.", Fill.Zeros);
     }
 
-    private static void VisionTower(CheckpointRecipe r, int outHidden)
+    private static void VisionTower(CheckpointRecipe r, Dims d)
     {
         const string v = "model.visual.";
-        const int h = 32;
-        r.Add(v + "patch_embed.proj.weight", [h, 3, 2, 4, 4]);
+        int h = d.VisionHidden, patch = d.VisionPatch;
+        r.Add(v + "patch_embed.proj.weight", [h, 3, 2, patch, patch]);
         r.Add(v + "patch_embed.proj.bias", [h], Fill.Zeros);
-        r.Add(v + "pos_embed.weight", [16, h]);
-        string b = v + "blocks.0.";
-        foreach (var norm in new[] { "norm1", "norm2" })
+        r.Add(v + "pos_embed.weight", [d.VisionPositions, h]);
+        for (int i = 0; i < d.VisionDepth; i++)
         {
-            r.Add(b + norm + ".weight", [h], Fill.Ones);
-            r.Add(b + norm + ".bias", [h], Fill.Zeros);
+            string b = $"{v}blocks.{i}.";
+            foreach (var norm in new[] { "norm1", "norm2" })
+            {
+                r.Add(b + norm + ".weight", [h], Fill.Ones);
+                r.Add(b + norm + ".bias", [h], Fill.Zeros);
+            }
+            r.Add(b + "attn.qkv.weight", [3 * h, h]);
+            r.Add(b + "attn.qkv.bias", [3 * h], Fill.Zeros);
+            r.Add(b + "attn.proj.weight", [h, h]);
+            r.Add(b + "attn.proj.bias", [h], Fill.Zeros);
+            r.Add(b + "mlp.linear_fc1.weight", [d.VisionIntermediate, h]);
+            r.Add(b + "mlp.linear_fc1.bias", [d.VisionIntermediate], Fill.Zeros);
+            r.Add(b + "mlp.linear_fc2.weight", [h, d.VisionIntermediate]);
+            r.Add(b + "mlp.linear_fc2.bias", [h], Fill.Zeros);
         }
-        r.Add(b + "attn.qkv.weight", [3 * h, h]);
-        r.Add(b + "attn.qkv.bias", [3 * h], Fill.Zeros);
-        r.Add(b + "attn.proj.weight", [h, h]);
-        r.Add(b + "attn.proj.bias", [h], Fill.Zeros);
-        r.Add(b + "mlp.linear_fc1.weight", [2 * h, h]);
-        r.Add(b + "mlp.linear_fc1.bias", [2 * h], Fill.Zeros);
-        r.Add(b + "mlp.linear_fc2.weight", [h, 2 * h]);
-        r.Add(b + "mlp.linear_fc2.bias", [h], Fill.Zeros);
         r.Add(v + "merger.norm.weight", [h], Fill.Ones);
         r.Add(v + "merger.norm.bias", [h], Fill.Zeros);
         r.Add(v + "merger.linear_fc1.weight", [4 * h, 4 * h]);
-        r.Add(v + "merger.linear_fc2.weight", [outHidden, 4 * h]);
+        r.Add(v + "merger.linear_fc2.weight", [d.Hidden, 4 * h]);
     }
 }
