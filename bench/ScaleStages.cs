@@ -84,7 +84,7 @@ internal static class ScaleStages
 
     /// <summary>
     /// W4A4: import, plan NVFP4_DEFAULT and calibrate as <c>Invoke-Calibration -NumSamples n -SequenceLength s</c>
-    /// (batch 16, the cmdlet's default), with each decoder layer's time; then the W4A4 export, measured on its own.
+    /// (batch 16 and bf16, the cmdlet's defaults), with each decoder layer's time; then the W4A4 export, measured on its own.
     /// </summary>
     public static ScaleStage[] CalibrateAndExport(string source, string target, int samples, int sequenceLength)
     {
@@ -94,6 +94,7 @@ internal static class ScaleStages
         {
             Sequences = new SequenceOptions { NumSamples = samples, SequenceLength = sequenceLength },
             TokensPerChunk = CalibrationOptions.TokensPerBatch(16, sequenceLength),
+            ComputeDType = ComputeDType.BFloat16, // Invoke-Calibration's default (the engine's is Float32)
         };
         var layers = new LayerClock();
         var calibration = ScaleStage.Measure("W4A4 calibration", () =>
@@ -107,7 +108,7 @@ internal static class ScaleStages
                 ["calibrator_seconds"] = report.Duration.TotalSeconds, ["tokens_per_second"] = report.TokensPerSecond,
                 ["quantizers_calibrated"] = report.QuantizersCalibrated, ["idle_experts"] = report.IdleExperts,
                 ["warnings"] = report.Warnings, ["layer_seconds"] = layers.LayerSeconds(),
-                ["torch_threads"] = get_num_threads(),
+                ["torch_threads"] = get_num_threads(), ["compute_dtype"] = report.ComputeDType.ToString(),
             };
         });
         var export = ScaleStage.Measure("W4A4 export", () => Exported(CheckpointExporter.Export(model, target, new ExportOptions()), false));
