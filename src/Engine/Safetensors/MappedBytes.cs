@@ -29,7 +29,7 @@ public readonly ref struct MappedBytes : IDisposable
         if (_map is null) return;
         try
         {
-            _pages?.Consumed(Span); // before the reference goes: the range must still be this file's mapping
+            _pages?.Consumed(_map, Span); // before the reference goes: the range must still be this file's mapping
         }
         finally
         {

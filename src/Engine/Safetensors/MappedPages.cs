@@ -4,13 +4,13 @@ using System.Runtime.InteropServices;
 namespace ModelOptPS.Engine.Safetensors;
 
 /// <summary>
-/// Maps in and releases the resident pages of one read-only file mapping around reads (<c>madvise</c>, Linux).
+/// Maps in and releases the resident pages of one file's read-only mapping around reads (<c>madvise</c>, Linux).
 /// Releasing (<c>MADV_DONTNEED</c>) a file-backed mapping only drops this process's page-table entries: the data stays
 /// in the page cache, and the next touch of a released page — by a read still in progress on another thread, or a
 /// later read of the same bytes — faults it back in from the cache (or the file) with the same contents. So releasing
 /// a range another reader still uses is safe (shown by the concurrent-read test in MappedPageTests); it only costs
-/// that reader a refault. Callers hold their reference on the map across both calls, so the range is never unmapped
-/// (and never another mapping's memory) when madvise runs.
+/// that reader a refault. Every call holds a reference on the map's handle, so the range is never unmapped (and never
+/// another mapping's memory) when madvise runs.
 /// </summary>
 internal sealed unsafe partial class MappedPages(PageResidency policy)
 {
@@ -18,49 +18,51 @@ internal sealed unsafe partial class MappedPages(PageResidency policy)
 
     private static readonly nuint PageMask = (nuint)Environment.SystemPageSize - 1;
 
-    private readonly object _pendingLock = new();
-    private nuint _pendingStart = nuint.MaxValue, _pendingEnd, _pendingFaults;
+    public PageResidency Policy => policy;
+
+    /// <summary>The map's handle, the span and the estimate of small reads not yet released; guarded by <see cref="SmallReadBatch"/>'s lock.</summary>
+    internal WeakReference<SafeBuffer>? PendingMap;
+    internal nuint PendingStart = nuint.MaxValue, PendingEnd, PendingFaults;
 
     /// <summary>A read of <paramref name="bytes"/> starts: a large one gets its pages mapped in one call.</summary>
     public void Starting(ReadOnlySpan<byte> bytes)
     {
-        if (policy.Enabled && policy.PrefaultLargeReads && bytes.Length >= policy.LargeReadBytes) Advise(bytes, MadvisePopulateRead);
-    }
-
-    /// <summary>A read of <paramref name="bytes"/> is finished: release its pages now, or count it towards the next batch.</summary>
-    public void Consumed(ReadOnlySpan<byte> bytes)
-    {
-        if (bytes.IsEmpty || !policy.Enabled) return;
-        if (bytes.Length >= policy.LargeReadBytes)
-        {
-            Advise(bytes, MadviseDontNeed);
-            return;
-        }
-        nuint start = Address(bytes), end = start + (nuint)bytes.Length;
-        lock (_pendingLock)
-        {
-            _pendingStart = Math.Min(_pendingStart, start);
-            _pendingEnd = Math.Max(_pendingEnd, end);
-            _pendingFaults += FaultExtent(start, end);
-            // Resident at most: every read's own fault extent, and never more than the span they all lie in.
-            if (Math.Min(_pendingFaults, FaultExtent(_pendingStart, _pendingEnd)) < (nuint)policy.SmallReadBatchBytes) return;
-            (start, end) = (_pendingStart, _pendingEnd);
-            (_pendingStart, _pendingEnd, _pendingFaults) = (nuint.MaxValue, 0, 0);
-        }
-        Advise(start, end, MadviseDontNeed);
+        if (policy.Enabled && policy.PrefaultLargeReads && bytes.Length >= policy.LargeReadBytes)
+            Advise(Address(bytes), Address(bytes) + (nuint)bytes.Length, MadvisePopulateRead);
     }
 
     /// <summary>
-    /// What touching [start, end) can make resident: the range widened to whole largest faults. Only counted, never
-    /// advised: it can reach past this mapping.
+    /// A read of <paramref name="bytes"/> through <paramref name="map"/> (whose reference the caller holds) is finished:
+    /// release its pages now, or leave them to the process-wide batch of small reads.
     /// </summary>
-    private static nuint FaultExtent(nuint start, nuint end)
+    public void Consumed(SafeBuffer map, ReadOnlySpan<byte> bytes)
     {
-        const nuint mask = PageResidency.LargestFaultBytes - 1;
-        return ((end + mask) & ~mask) - (start & ~mask);
+        if (bytes.IsEmpty || !policy.Enabled) return;
+        nuint start = Address(bytes), end = start + (nuint)bytes.Length;
+        if (bytes.Length >= policy.LargeReadBytes) Advise(start, end, MadviseDontNeed);
+        else SmallReadBatch.Add(this, map, start, end);
     }
 
-    private static void Advise(ReadOnlySpan<byte> bytes, int advice) => Advise(Address(bytes), Address(bytes) + (nuint)bytes.Length, advice);
+    /// <summary>
+    /// Releases [start, end) of <paramref name="map"/> unless the map was closed meanwhile (its pages went with it).
+    /// For batches of other files, whose readers hold no reference now.
+    /// </summary>
+    public static void Release(SafeBuffer map, nuint start, nuint end)
+    {
+        bool added = false;
+        try
+        {
+            map.DangerousAddRef(ref added);
+            Advise(start, end, MadviseDontNeed);
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            if (added) map.DangerousRelease();
+        }
+    }
 
     /// <summary>
     /// Advises the pages that hold any byte of [start, end): the start rounded down and the end rounded up to pages, which

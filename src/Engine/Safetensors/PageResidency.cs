@@ -5,9 +5,9 @@ namespace ModelOptPS.Engine.Safetensors;
 /// process's file-backed resident memory stays within what is being read instead of growing to the whole checkpoint.
 /// A read of at least <see cref="LargeReadBytes"/> releases its own pages when it is disposed (and, with
 /// <see cref="PrefaultLargeReads"/>, maps them in one call when it starts instead of one fault per 64 KiB); smaller
-/// reads (norms, scalars, embedding rows, the verifier's rows) are only counted, and once they add up to
-/// <see cref="SmallReadBatchBytes"/> the span they covered is released in one call, so tiny reads never cost a
-/// system call each.
+/// reads (norms, scalars, embedding rows, the verifier's rows) are only counted, across all files of the process, and
+/// once they may hold <see cref="SmallReadBatchBytes"/> each file's span of them is released in one call
+/// (<see cref="SmallReadBatch"/>), so tiny reads never cost a system call each.
 /// </summary>
 internal sealed record PageResidency(int LargeReadBytes, long SmallReadBatchBytes, bool PrefaultLargeReads)
 {
@@ -23,8 +23,8 @@ internal sealed record PageResidency(int LargeReadBytes, long SmallReadBatchByte
     /// flushes the TLB of every core the process runs on), as much as reading a few hundred KiB, so reads release their
     /// own pages only from 16 MiB up (the forward pass's 64 MiB weight bands, export's copies, the verifier's chunks),
     /// where it is lost in the read, and mapping those in one call instead of a fault per 64 KiB makes them faster than
-    /// without release. Smaller reads (export's per-expert weights, rows) are released per 64 MiB: file-backed memory
-    /// stays within the reads in use plus 64 MiB.
+    /// without release. Smaller reads (export's per-expert weights, rows) are released per 64 MiB of the whole process:
+    /// file-backed memory stays within the reads in use plus 64 MiB, whatever the number of shards.
     /// </summary>
     public static PageResidency Default { get; } = new(LargeReadBytes: 16 << 20, SmallReadBatchBytes: 64L << 20, PrefaultLargeReads: true);
 

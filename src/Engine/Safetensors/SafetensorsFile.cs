@@ -107,6 +107,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
         {
             if (_disposed) return;
             _disposed = true;
+            SmallReadBatch.Forget(_pages);
             _view?.Dispose();
             _map?.Dispose();
         }

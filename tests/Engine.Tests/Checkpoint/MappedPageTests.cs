@@ -7,6 +7,7 @@ namespace ModelOptPS.Engine.Tests.Checkpoint;
 /// it is disposed, small reads stay resident until they add up to a batch, and releasing a range another reader is
 /// still using never changes what that reader sees.
 /// </summary>
+[Collection(nameof(MappedPageTests))] // small reads are batched across the process: no other test's reads meanwhile
 public sealed class MappedPageTests : IDisposable
 {
     private const int RowBytes = 4 << 10;
@@ -110,6 +111,28 @@ public sealed class MappedPageTests : IDisposable
     }
 
     [Fact]
+    public void SmallReadsOfAllFilesShareOneBatch()
+    {
+        string second = _tmp.Combine("second.safetensors");
+        File.Copy(_path, second);
+        var policy = PageResidency.Default with { SmallReadBatchBytes = 4 << 20 };
+        using var first = SafetensorsFile.Open(_path, policy);
+        using var other = SafetensorsFile.Open(second, policy);
+        void ReadRows(SafetensorsFile file, int rows)
+        {
+            for (int row = 0; row < rows; row++)
+            {
+                using var bytes = file.Read(file.GetInfo("big"), (long)row * RowBytes, RowBytes);
+                Touch(bytes.Span);
+            }
+        }
+        ReadRows(first, 256); // 1 MiB: below the batch, stays resident
+        Assert.True(Resident(_path) >= 256 * RowBytes, $"{Resident(_path)} bytes resident");
+        ReadRows(other, 1024); // another file's 4 MiB fill the batch: the first file's rows go too
+        Assert.True(Resident(_path) <= 2 * Environment.SystemPageSize, $"{Resident(_path)} bytes of the first file still resident");
+    }
+
+    [Fact]
     public void ReleasingARangeAnotherReaderUsesLeavesItsBytesCorrect()
     {
         byte[] expected = Expected();
@@ -155,3 +178,6 @@ public sealed class MappedPageTests : IDisposable
         Assert.Empty(failures);
     }
 }
+
+[CollectionDefinition(nameof(MappedPageTests), DisableParallelization = true)]
+public sealed class MappedPageTestsCollection;
