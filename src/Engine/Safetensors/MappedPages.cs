@@ -20,10 +20,6 @@ internal sealed unsafe partial class MappedPages(PageResidency policy)
 
     public PageResidency Policy => policy;
 
-    /// <summary>The map's handle, the span and the estimate of small reads not yet released; guarded by <see cref="SmallReadBatch"/>'s lock.</summary>
-    internal WeakReference<SafeBuffer>? PendingMap;
-    internal nuint PendingStart = nuint.MaxValue, PendingEnd, PendingFaults;
-
     /// <summary>A read of <paramref name="bytes"/> starts: a large one gets its pages mapped in one call.</summary>
     public void Starting(ReadOnlySpan<byte> bytes)
     {

@@ -11,32 +11,45 @@ namespace ModelOptPS.Engine.Safetensors;
 /// </summary>
 internal static class SmallReadBatch
 {
+    /// <summary>One file's reads since its last release: the span they lie in and the sum of their fault extents.</summary>
+    private sealed class Pending(SafeBuffer map)
+    {
+        public WeakReference<SafeBuffer> Map { get; } = new(map);
+
+        public nuint Start { get; set; } = nuint.MaxValue;
+
+        public nuint End { get; set; }
+
+        public nuint Faults { get; set; }
+
+        /// <summary>What these reads may hold resident: each read's fault extent, and never more than the span they lie in.</summary>
+        public nuint Estimate => Faults == 0 ? 0 : Math.Min(Faults, FaultExtent(Start, End));
+    }
+
     private static readonly object Lock = new();
-    private static readonly HashSet<MappedPages> Pending = [];
+    private static readonly Dictionary<MappedPages, Pending> Files = [];
     private static nuint _estimate;
 
     /// <summary>Counts the read [start, end) of <paramref name="pages"/>' file, and releases the batch once it is full.</summary>
     public static void Add(MappedPages pages, SafeBuffer map, nuint start, nuint end)
     {
-        List<(WeakReference<SafeBuffer> Map, nuint Start, nuint End)> full;
+        Pending[] full;
         lock (Lock)
         {
-            nuint before = Estimate(pages);
-            pages.PendingMap ??= new WeakReference<SafeBuffer>(map);
-            pages.PendingStart = Math.Min(pages.PendingStart, start);
-            pages.PendingEnd = Math.Max(pages.PendingEnd, end);
-            pages.PendingFaults += FaultExtent(start, end);
-            Pending.Add(pages);
-            _estimate += Estimate(pages) - before;
+            if (!Files.TryGetValue(pages, out var pending)) Files.Add(pages, pending = new Pending(map));
+            nuint before = pending.Estimate;
+            pending.Start = Math.Min(pending.Start, start);
+            pending.End = Math.Max(pending.End, end);
+            pending.Faults += FaultExtent(start, end);
+            _estimate += pending.Estimate - before;
             if (_estimate < (nuint)pages.Policy.SmallReadBatchBytes) return;
-            full = Pending.Select(p => (p.PendingMap!, p.PendingStart, p.PendingEnd)).ToList();
-            foreach (var p in Pending) Reset(p);
-            Pending.Clear();
+            full = [.. Files.Values];
+            Files.Clear();
             _estimate = 0;
         }
-        foreach (var (fileMap, first, last) in full)
+        foreach (var pending in full)
         {
-            if (fileMap.TryGetTarget(out var target)) MappedPages.Release(target, first, last);
+            if (pending.Map.TryGetTarget(out var target)) MappedPages.Release(target, pending.Start, pending.End);
         }
     }
 
@@ -45,15 +58,9 @@ internal static class SmallReadBatch
     {
         lock (Lock)
         {
-            if (!Pending.Remove(pages)) return;
-            _estimate -= Estimate(pages);
-            Reset(pages);
+            if (Files.Remove(pages, out var pending)) _estimate -= pending.Estimate;
         }
     }
-
-    /// <summary>What a file's pending reads may hold resident: each read's fault extent, and never more than the span they lie in.</summary>
-    private static nuint Estimate(MappedPages pages) =>
-        pages.PendingFaults == 0 ? 0 : Math.Min(pages.PendingFaults, FaultExtent(pages.PendingStart, pages.PendingEnd));
 
     /// <summary>
     /// What touching [start, end) can make resident: the range widened to whole largest faults. Only counted, never
@@ -63,11 +70,5 @@ internal static class SmallReadBatch
     {
         const nuint mask = PageResidency.LargestFaultBytes - 1;
         return ((end + mask) & ~mask) - (start & ~mask);
-    }
-
-    private static void Reset(MappedPages pages)
-    {
-        pages.PendingMap = null;
-        (pages.PendingStart, pages.PendingEnd, pages.PendingFaults) = (nuint.MaxValue, 0, 0);
     }
 }
