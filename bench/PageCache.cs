@@ -15,13 +15,16 @@ internal static partial class PageCache
     public static bool Drop(string folder)
     {
         if (!OperatingSystem.IsLinux()) return false;
-        foreach (string file in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories))
-        {
-            using SafeFileHandle handle = File.OpenHandle(file);
-            int error = Fadvise(handle, 0, 0, PosixFadvDontNeed);
-            if (error != 0) throw new IOException($"posix_fadvise(DONTNEED) on {file} failed with errno {error}.");
-        }
+        foreach (string file in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)) DropFile(file);
         return true;
+    }
+
+    /// <summary>Evicts the cached pages of one file (Linux); pages another process still maps stay cached.</summary>
+    public static void DropFile(string file)
+    {
+        using SafeFileHandle handle = File.OpenHandle(file);
+        int error = Fadvise(handle, 0, 0, PosixFadvDontNeed);
+        if (error != 0) throw new IOException($"posix_fadvise(DONTNEED) on {file} failed with errno {error}.");
     }
 
     /// <summary>Reads every file under <paramref name="folder"/> once, so that the next reader finds it cached.</summary>

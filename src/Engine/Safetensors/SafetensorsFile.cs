@@ -8,15 +8,22 @@ namespace ModelOptPS.Engine.Safetensors;
 /// on first access. Nothing but the header is read up front, so opening a multi-GB shard costs microseconds and the
 /// operating system pages in only the bytes a caller touches. Each read holds a reference on the map only while its
 /// <see cref="MappedBytes"/> is in use, so neither a dispose during a read nor the GC can unmap bytes being read.
+/// Consumed reads give their pages back (<see cref="PageResidency"/>), so resident memory stays flat however much of the
+/// file is read.
 /// </summary>
 public sealed unsafe class SafetensorsFile : IDisposable
 {
     private readonly object _mapLock = new();
     private MemoryMappedFile? _map;
     private MemoryMappedViewAccessor? _view;
+    private readonly MappedPages _pages;
     private bool _disposed;
 
-    private SafetensorsFile(SafetensorsHeader header) => Header = header;
+    private SafetensorsFile(SafetensorsHeader header, PageResidency residency)
+    {
+        Header = header;
+        _pages = new MappedPages(residency);
+    }
 
     public SafetensorsHeader Header { get; }
 
@@ -24,7 +31,10 @@ public sealed unsafe class SafetensorsFile : IDisposable
 
     public IReadOnlyDictionary<string, TensorInfo> Tensors => Header.Tensors;
 
-    public static SafetensorsFile Open(string path) => new(SafetensorsHeader.Read(path));
+    public static SafetensorsFile Open(string path) => Open(path, PageResidency.Default);
+
+    /// <summary>Opens with another release policy (tests and the mapping benchmark compare policies).</summary>
+    internal static SafetensorsFile Open(string path, PageResidency residency) => new(SafetensorsHeader.Read(path), residency);
 
     /// <summary>Looks up a tensor by name or throws <see cref="ErrorIds.TensorNotFound"/>.</summary>
     public TensorInfo GetInfo(string name) =>
@@ -44,10 +54,11 @@ public sealed unsafe class SafetensorsFile : IDisposable
         if (offset + length > tensor.ByteLength)
             throw new ArgumentOutOfRangeException(nameof(length),
                 $"[{offset}, {offset + length}) is outside tensor '{tensor.Name}' ({tensor.ByteLength} bytes).");
+        MappedBytes bytes;
         lock (_mapLock)
         {
             if (_disposed) throw Disposed();
-            if (length == 0) return new MappedBytes(null, ReadOnlySpan<byte>.Empty);
+            if (length == 0) return new MappedBytes(null, null, ReadOnlySpan<byte>.Empty);
             if (_view is null)
             {
                 _map = MemoryMappedFile.CreateFromFile(Path, FileMode.Open, mapName: null, capacity: 0, MemoryMappedFileAccess.Read);
@@ -56,8 +67,10 @@ public sealed unsafe class SafetensorsFile : IDisposable
             var handle = _view.SafeMemoryMappedViewHandle;
             byte* pointer = null;
             handle.AcquirePointer(ref pointer); // a reference the MappedBytes returns; unmapping waits for it
-            return new MappedBytes(handle, new ReadOnlySpan<byte>(pointer + _view.PointerOffset + Header.DataStart + tensor.Begin + offset, length));
+            bytes = new MappedBytes(handle, _pages, new ReadOnlySpan<byte>(pointer + _view.PointerOffset + Header.DataStart + tensor.Begin + offset, length));
         }
+        _pages.Starting(bytes.Span); // outside the lock: mapping in a cold range waits for the disk
+        return bytes;
     }
 
     /// <summary>All bytes of a tensor below 2 GiB.</summary>
@@ -94,6 +107,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
         {
             if (_disposed) return;
             _disposed = true;
+            SmallReadBatch.Forget(_pages);
             _view?.Dispose();
             _map?.Dispose();
         }
