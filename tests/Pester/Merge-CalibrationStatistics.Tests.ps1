@@ -45,8 +45,10 @@ BeforeAll {
     function Get-FolderHashes([string] $Folder) {
         Get-ChildItem $Folder -File | Sort-Object Name | ForEach-Object { '{0} {1}' -f $_.Name, (Get-FileHash $_.FullName -Algorithm SHA256).Hash }
     }
-    # The first ErrorRecord the action writes (the cmdlets write non-terminating errors).
+    # The first ErrorRecord the action writes (the cmdlets write non-terminating errors; build.ps1 runs Pester under
+    # ErrorActionPreference Stop, which would make them terminating).
     function Get-Error([scriptblock] $Action) {
+        $ErrorActionPreference = 'Continue'
         @(& $Action 2>&1 | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] })[0]
     }
 
