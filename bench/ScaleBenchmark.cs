@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Reflection;
 using System.Text.Json;
+using ModelOptPS.Engine.Execution;
 
 namespace ModelOptPS.Bench;
 
@@ -30,6 +31,7 @@ internal sealed class ScaleBenchmark : IBenchmark
         int layers = context.Option("layers", 2, 2, ScaleModel.RealLayers);
         int samples = context.Option("samples", context.Quick ? 4 : 32, 1, 4096);
         int sequenceLength = context.Option("sequence-length", context.Quick ? 128 : 512, 16, 32768);
+        string computeDType = ComputeDTypeOption(context).ToString();
         var model = ScaleModel.WithLayers(layers);
         var (source, generateSeconds) = model.Ensure(context.OutputDirectory);
         string work = Path.Combine(context.OutputDirectory, $"scale-work-{Environment.ProcessId}");
@@ -58,7 +60,7 @@ internal sealed class ScaleBenchmark : IBenchmark
                 Child("copy", "--cold", cold ? "1" : "0");
                 Directory.Delete(Target("copy"), recursive: true);
             }
-            Child("calibrate");
+            Child("calibrate", "--compute-dtype", computeDType);
             Child("verify");
         }
         finally
@@ -86,12 +88,18 @@ internal sealed class ScaleBenchmark : IBenchmark
             "export-w4a16" => ScaleStages.WeightOnlyExport(source, Path.Combine(work, "w4a16"), cold),
             "copy" => ScaleStages.Copy(source, Path.Combine(work, "copy"), cold),
             "calibrate" => ScaleStages.CalibrateAndExport(source, Path.Combine(work, "w4a4"),
-                context.Option("samples", 32, 1, 4096), context.Option("sequence-length", 512, 16, 32768)),
+                context.Option("samples", 32, 1, 4096), context.Option("sequence-length", 512, 16, 32768), ComputeDTypeOption(context)),
             "verify" => ScaleStages.Verify(Path.Combine(work, "w4a4"), source),
             _ => throw new ArgumentException($"Unknown scale stage '{stage}'."),
         };
         File.WriteAllText(ResultFile(work), JsonSerializer.Serialize(result));
     }
+
+    /// <summary><c>--compute-dtype BFloat16|Float32</c>: the dtype calibration runs in (default BFloat16, as Invoke-Calibration).</summary>
+    private static ComputeDType ComputeDTypeOption(BenchContext context) =>
+        !context.Options.TryGetValue("compute-dtype", out string? value) ? ComputeDType.BFloat16
+        : Enum.TryParse(value, ignoreCase: true, out ComputeDType type) && Enum.IsDefined(type) ? type
+        : throw new ArgumentException($"--compute-dtype must be BFloat16 or Float32, not '{value}'.");
 
     private static string ResultFile(string work) => Path.Combine(work, "stage-result.json");
 

@@ -84,9 +84,9 @@ internal static class ScaleStages
 
     /// <summary>
     /// W4A4: import, plan NVFP4_DEFAULT and calibrate as <c>Invoke-Calibration -NumSamples n -SequenceLength s</c>
-    /// (batch 16 and bf16, the cmdlet's defaults), with each decoder layer's time; then the W4A4 export, measured on its own.
+    /// (batch 16, the cmdlet's default) in <paramref name="computeDType"/>, with each decoder layer's time; then the W4A4 export, measured on its own.
     /// </summary>
-    public static ScaleStage[] CalibrateAndExport(string source, string target, int samples, int sequenceLength)
+    public static ScaleStage[] CalibrateAndExport(string source, string target, int samples, int sequenceLength, ComputeDType computeDType)
     {
         using var model = ModelImporter.Import(source);
         model.Plan = QuantPlanner.Plan(model, Presets.Get(CalibratedPreset));
@@ -94,7 +94,7 @@ internal static class ScaleStages
         {
             Sequences = new SequenceOptions { NumSamples = samples, SequenceLength = sequenceLength },
             TokensPerChunk = CalibrationOptions.TokensPerBatch(16, sequenceLength),
-            ComputeDType = ComputeDType.BFloat16, // Invoke-Calibration's default (the engine's is Float32)
+            ComputeDType = computeDType,
         };
         var layers = new LayerClock();
         var calibration = ScaleStage.Measure("W4A4 calibration", () =>
