@@ -43,11 +43,33 @@ internal static class SmallReadBatch
             pending.Faults += FaultExtent(start, end);
             _estimate += pending.Estimate - before;
             if (_estimate < (nuint)pages.Policy.SmallReadBatchBytes) return;
-            full = [.. Files.Values];
-            Files.Clear();
-            _estimate = 0;
+            full = TakeAll();
         }
-        foreach (var pending in full)
+        Release(full);
+    }
+
+    /// <summary>
+    /// Releases every pending small read now. Tests start from an empty batch with it: reads of files nobody disposed
+    /// stay counted until the next release, so an earlier test's leftovers could otherwise fill a test's batch.
+    /// </summary>
+    internal static void Flush()
+    {
+        Pending[] all;
+        lock (Lock) all = TakeAll();
+        Release(all);
+    }
+
+    private static Pending[] TakeAll()
+    {
+        Pending[] all = [.. Files.Values];
+        Files.Clear();
+        _estimate = 0;
+        return all;
+    }
+
+    private static void Release(Pending[] files)
+    {
+        foreach (var pending in files)
         {
             if (pending.Map.TryGetTarget(out var target)) MappedPages.Release(target, pending.Start, pending.End);
         }

@@ -20,6 +20,7 @@ public sealed class MappedPageTests : IDisposable
 
     public MappedPageTests()
     {
+        SmallReadBatch.Flush(); // the batch is process-wide: start each test without other tests' pending reads
         _path = _tmp.Combine("pages.safetensors");
         using var writer = SafetensorsWriter.Create(_path, [new TensorSpec("big", DType.U8, [BigBytes])]);
         writer.WriteTensor("big", Expected());
