@@ -73,6 +73,7 @@ internal sealed class WeightLoader(CheckpointReader checkpoint, ScalarType compu
             long count = Math.Min(rowsPerBand, rows - row);
             using var band = result.narrow(0, row, count);
             using var bytes = source.File.Read(info, row * rowBytes, checked((int)(count * rowBytes)));
+            HugePages.Advise(band.bytes);
             if (sourceType == type)
             {
                 bytes.Span.CopyTo(band.bytes);
