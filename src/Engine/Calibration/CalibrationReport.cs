@@ -28,10 +28,10 @@ public sealed class CalibrationReport
     public int HessianUnits { get; init; }
 
     /// <summary>The sample split calibrated (which shard of which set); a merge reports the whole set.</summary>
-    public CalibrationSplit? Split { get; init; }
+    public required CalibrationSplit Split { get; init; }
 
-    /// <summary>The dtype the model ran in.</summary>
-    public ComputeDType ComputeDType { get; init; } = ComputeDType.Float32;
+    /// <summary>The dtype the model ran in (part of the split: bf16 and fp32 statistics never merge).</summary>
+    public ComputeDType ComputeDType => Split.ComputeDType;
 
     public double TokensPerSecond => Duration.TotalSeconds > 0 ? Tokens / Duration.TotalSeconds : 0;
 

@@ -51,7 +51,7 @@ public static class CalibrationReports
             Model = model.Name, Data = data, Samples = samples, SequenceLength = split.SequenceLength,
             Tokens = statistics.Tokens, AllExperts = split.AllExperts, Duration = duration, QuantizersCalibrated = amax.Count,
             ExpertCoverage = coverage, Warnings = warnings, ActivationCalibrator = statistics.ActivationCalibrator,
-            HessianUnits = statistics.HessianBlocks.Count, Split = split, ComputeDType = split.ComputeDType,
+            HessianUnits = statistics.HessianBlocks.Count, Split = split,
         };
     }
 

@@ -48,7 +48,7 @@ public sealed record SavedStatistics
         return new SavedStatistics
         {
             Statistics = statistics,
-            Split = report.Split ?? throw new ArgumentException("The report does not say which sample split it covers.", nameof(report)),
+            Split = report.Split,
             ModelFingerprint = StatisticsFingerprints.Model(model),
             PlanFingerprint = StatisticsFingerprints.Plan(plan),
             Model = model.Name,
